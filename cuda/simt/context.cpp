@@ -1,0 +1,122 @@
+#include "context.h"
+
+#include <cstdint>
+#include <cstdlib>
+
+#if !defined(SIMT_UCONTEXT)
+
+// simt_context_switch(void** save_sp, void* new_sp): pushes the callee-saved
+// registers and the SSE/x87 control words (a kernel may change rounding), saves
+// the stack pointer, then pops the same from the other stack.
+// simt_context_start: where a fresh context's first switch "returns" to; the
+// initial frame leaves the argument in r12 and the entry point in r13.
+asm(R"(
+    .text
+    .p2align 4
+    .globl simt_context_switch
+    .hidden simt_context_switch
+    .type simt_context_switch, @function
+simt_context_switch:
+    pushq %rbp
+    pushq %rbx
+    pushq %r12
+    pushq %r13
+    pushq %r14
+    pushq %r15
+    subq $8, %rsp
+    stmxcsr (%rsp)
+    fnstcw 4(%rsp)
+    movq %rsp, (%rdi)
+    movq %rsi, %rsp
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    addq $8, %rsp
+    popq %r15
+    popq %r14
+    popq %r13
+    popq %r12
+    popq %rbx
+    popq %rbp
+    ret
+    .size simt_context_switch, .-simt_context_switch
+
+    .p2align 4
+    .globl simt_context_start
+    .hidden simt_context_start
+    .type simt_context_start, @function
+simt_context_start:
+    movq %r12, %rdi
+    callq *%r13
+    ud2
+    .size simt_context_start, .-simt_context_start
+)");
+
+extern "C" void simt_context_switch(void** save_sp, void* new_sp);
+extern "C" void simt_context_start();
+
+namespace simt {
+namespace detail {
+
+void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(void*), void* arg) {
+    auto top = (reinterpret_cast<std::uintptr_t>(stack) + size) & ~std::uintptr_t{15};
+    // After the switch's `ret`, rsp = top - 16, 16-byte aligned as the ABI
+    // requires before simt_context_start's call.
+    auto* frame = reinterpret_cast<std::uint64_t*>(top - 80);
+    std::uint32_t mxcsr;
+    std::uint16_t fpucw;
+    asm volatile("stmxcsr %0" : "=m"(mxcsr));
+    asm volatile("fnstcw %0" : "=m"(fpucw));
+    frame[0] = static_cast<std::uint64_t>(mxcsr) | (static_cast<std::uint64_t>(fpucw) << 32);
+    frame[1] = 0;                                                  // r15
+    frame[2] = 0;                                                  // r14
+    frame[3] = reinterpret_cast<std::uint64_t>(entry);             // r13
+    frame[4] = reinterpret_cast<std::uint64_t>(arg);               // r12
+    frame[5] = 0;                                                  // rbx
+    frame[6] = 0;                                                  // rbp
+    frame[7] = reinterpret_cast<std::uint64_t>(&simt_context_start);  // return address
+    frame[8] = 0;  // fake return address of simt_context_start, for debuggers
+    ctx->sp = frame;
+}
+
+void context_switch(Context* from, Context* to) { simt_context_switch(&from->sp, to->sp); }
+
+}  // namespace detail
+}  // namespace simt
+
+#else  // portable fallback
+
+namespace simt {
+namespace detail {
+
+namespace {
+// makecontext passes int arguments only, so pointers travel in two halves.
+void ucontext_entry(unsigned int entry_hi, unsigned int entry_lo, unsigned int arg_hi,
+                    unsigned int arg_lo) {
+    auto join = [](unsigned int hi, unsigned int lo) {
+        return static_cast<std::uintptr_t>((static_cast<std::uint64_t>(hi) << 32) | lo);
+    };
+    auto entry = reinterpret_cast<void (*)(void*)>(join(entry_hi, entry_lo));
+    entry(reinterpret_cast<void*>(join(arg_hi, arg_lo)));
+    std::abort();  // entry never returns
+}
+}  // namespace
+
+void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(void*), void* arg) {
+    getcontext(&ctx->uc);
+    ctx->uc.uc_stack.ss_sp = stack;
+    ctx->uc.uc_stack.ss_size = size;
+    ctx->uc.uc_link = nullptr;
+    auto e = reinterpret_cast<std::uintptr_t>(entry);
+    auto a = reinterpret_cast<std::uintptr_t>(arg);
+    makecontext(&ctx->uc, reinterpret_cast<void (*)()>(&ucontext_entry), 4,
+                static_cast<unsigned int>(static_cast<std::uint64_t>(e) >> 32),
+                static_cast<unsigned int>(e), static_cast<unsigned int>(static_cast<std::uint64_t>(a) >> 32),
+                static_cast<unsigned int>(a));
+}
+
+void context_switch(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+
+}  // namespace detail
+}  // namespace simt
+
+#endif

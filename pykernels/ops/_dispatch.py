@@ -1,0 +1,81 @@
+"""Choosing the backend an op runs on, from its array arguments.
+
+NumPy arrays run on the CPU kernels, or on the CUDA kernels under the SIMT
+emulator with device="cuda-emu"; arrays with __cuda_array_interface__ (CuPy,
+...) run on the CUDA kernels, on CuPy's current stream. Mixing the two is a
+TypeError naming both arguments: nothing is copied between devices behind the
+user's back.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .._backends import module
+
+DEVICES = ("cpu", "cuda", "cuda-emu")
+
+
+def is_cuda_array(x) -> bool:
+    return hasattr(x, "__cuda_array_interface__")
+
+
+@dataclass(frozen=True)
+class Backend:
+    name: str
+    mod: object
+
+    @property
+    def on_gpu(self) -> bool:
+        return self.name == "cuda"
+
+    @property
+    def xp(self):
+        """The array module that allocates results for this backend."""
+        if self.on_gpu:
+            try:
+                import cupy
+            except ImportError as exc:  # pragma: no cover - needs a GPU machine
+                raise ImportError(
+                    "pykernels needs CuPy to allocate results on the GPU: "
+                    "pip install pykernels[cuda]") from exc
+            return cupy
+        return np
+
+    def launch_kwargs(self) -> dict:
+        """Extra keyword arguments of every CUDA binding: the stream to run on."""
+        if self.on_gpu:
+            return {"stream": self.xp.cuda.get_current_stream().ptr}
+        if self.name == "cuda-emu":
+            return {"stream": 0}
+        return {}
+
+
+def select(*named_arrays, device: str | None = None) -> Backend:
+    """The backend for arrays given as (name, array) pairs; None entries are skipped."""
+    if device is not None and device not in DEVICES:
+        raise ValueError(f"argument 'device' must be one of {DEVICES}, got {device!r}")
+    present = [(n, a) for n, a in named_arrays if a is not None]
+    on_gpu = [n for n, a in present if is_cuda_array(a)]
+    on_host = [n for n, a in present if not is_cuda_array(a)]
+    if on_gpu and on_host:
+        raise TypeError(
+            f"arguments on different devices: '{on_gpu[0]}' is a CUDA array but "
+            f"'{on_host[0]}' is not; move both to the same device")
+    if device is None:
+        device = "cuda" if on_gpu else "cpu"
+    elif device == "cuda" and on_host:
+        raise TypeError(f"argument '{on_host[0]}' is not a CUDA array, but device='cuda' was asked for")
+    elif device != "cuda" and on_gpu:
+        raise TypeError(
+            f"argument '{on_gpu[0]}' is a CUDA array, but device={device!r} takes NumPy arrays")
+    return Backend(device, module(device))
+
+
+def result_dtype(x, default=np.float32):
+    """dtype for a result allocated from argument x; bad dtypes are left to the
+    binding, which names the argument."""
+    dtype = getattr(x, "dtype", None)
+    return dtype if dtype is not None else default

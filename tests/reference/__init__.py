@@ -1,0 +1,2 @@
+"""NumPy references, written from the formulas (float64 where possible),
+independently of the kernels they check. One module per op."""
