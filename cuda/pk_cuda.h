@@ -18,12 +18,13 @@
 
 #if defined(__CUDACC__)
 #include <cuda_runtime.h>
-#define PK_HD __host__ __device__
 #else
 #include <tuple>
 
 #include "simt/simt.h"
 #endif
+
+#include "common/hd.h"
 
 namespace pk {
 

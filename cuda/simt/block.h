@@ -22,8 +22,9 @@ public:
     // std::runtime_error when no thread can make progress.
     void run(const BlockCoords* coords, const std::function<void()>& body);
 
+    struct State;  // defined in block.cpp, where the barriers use it
+
 private:
-    struct State;
     std::unique_ptr<State> state_;
 };
 

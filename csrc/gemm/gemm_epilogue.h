@@ -1,0 +1,29 @@
+// GEMM with a per-tile epilogue, for fused operations (Linear = GEMM + bias +
+// activation). The epilogue is called once for every finished block of C,
+// right after its micro-kernel stored it (so it is still in L1), with the
+// complete k sum: when k is split into KC blocks it runs only after the last.
+//   fn(ctx, i0, j0, rows, cols, c, ldc): C[i0:i0+rows, j0:j0+cols] is final,
+//   c points at C[i0, j0]. Blocks do not overlap; several threads call fn on
+//   different blocks concurrently.
+#pragma once
+
+#include <cstdint>
+
+namespace pk {
+
+template <class T>
+struct GemmEpilogue {
+    void (*fn)(void* ctx, int64_t i0, int64_t j0, int64_t rows, int64_t cols, T* c, int64_t ldc);
+    void* ctx;
+};
+
+// As gemm() in gemm.h, then `epilogue` (may be null) on every block of C.
+template <class T>
+void gemm_ex(bool trans_a, bool trans_b, int64_t m, int64_t n, int64_t k, T alpha, const T* a,
+             int64_t lda, const T* b, int64_t ldb, T beta, T* c, int64_t ldc,
+             const GemmEpilogue<T>* epilogue);
+
+// Name of the register tile the blocked path uses now, e.g. "sgemm_avx512_12x32".
+const char* gemm_kernel_name(bool is_double);
+
+}  // namespace pk
