@@ -8,6 +8,9 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_softmax(py::module_& m);
+void bind_cross_entropy(py::module_& m);
+void bind_losses(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -35,4 +38,7 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("openmp") = false;
 #endif
     pk::bind_matmul(m);
+    pk::bind_softmax(m);
+    pk::bind_cross_entropy(m);
+    pk::bind_losses(m);
 }
