@@ -5,13 +5,8 @@ import numpy as np
 import pytest
 
 import pykernels as pk
-from conftest import Device, assert_close
+from conftest import assert_close
 from reference import softmax as ref
-
-
-@pytest.fixture(params=["cpu"])
-def backend(request):
-    return Device(request.param)
 
 
 DTYPES = [np.float32, np.float64]
@@ -142,7 +137,7 @@ def test_bad_input_names_the_argument(backend, name, call, exc, needle):
         call(backend.kw)
 
 
-@pytest.mark.parametrize("mod_name", ["cpu"])
+@pytest.mark.parametrize("mod_name", ["cpu", "cuda-emu"])
 def test_binding_validates(mod_name):
     mod = pk._backends.module(mod_name)
     extra = {"stream": 0} if mod_name != "cpu" else {}
