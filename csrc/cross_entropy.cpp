@@ -88,6 +88,7 @@ py::object run_index(const CeArgs& p) {
                               c,
                               p.ignore_index,
                               static_cast<T>(p.eps),
+                              static_cast<T>(p.eps / static_cast<double>(c)),
                               static_cast<T>(w_sum),
                               static_cast<T>(p.red == Reduction::mean ? 1.0 / denom : 1.0)};
     double total;
@@ -112,6 +113,7 @@ py::object run_prob(const CeArgs& p) {
                           p.row_loss.ptr<double>(),
                           c,
                           static_cast<T>(p.eps),
+                          static_cast<T>(p.eps / static_cast<double>(c)),
                           static_cast<T>(p.red == Reduction::mean ? 1.0 / denom : 1.0)};
     double total;
     {

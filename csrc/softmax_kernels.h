@@ -22,6 +22,7 @@ struct CeIndexRows {
     int64_t n_classes;
     int64_t ignore_index;
     T eps;                  // label smoothing
+    T eps_c;                // eps / C
     T weight_sum;           // sum_c weight_c (C without weights)
     T scale;                // gradient scale of every row: 1/denominator or 1
 };
@@ -37,6 +38,7 @@ struct CeProbRows {
     double* row_loss;
     int64_t n_classes;
     T eps;
+    T eps_c;  // eps / C
     T scale;
 };
 

@@ -180,8 +180,7 @@ inline void ce_index_row(const CeIndexRows<T, I>& a, int64_t r) {
     const T inv_s = static_cast<T>(1.0 / s);
     const T w_y = WEIGHTED ? a.weight[y] : T(1);
     const T scale = a.grad_loss ? a.grad_loss[r] * a.scale : a.scale;
-    const CeIndexCoef<T> k =
-        ce_index_coef(w_y, a.weight_sum, a.eps, static_cast<T>(n), scale);
+    const CeIndexCoef<T> k = ce_index_coef(w_y, a.weight_sum, a.eps, a.eps_c, scale);
     const T* __restrict w = a.weight;
     T acc[L] = {};
     int64_t j = 0;
@@ -198,7 +197,7 @@ inline void ce_index_row(const CeIndexRows<T, I>& a, int64_t r) {
         if (SMOOTH) smooth_sum += static_cast<double>(w_j) * (lse_t - z[j]);
     }
     g[y] -= k.target_coef;
-    a.row_loss[r] = ce_index_loss(lse, z[y], w_y, a.eps, static_cast<double>(n), smooth_sum);
+    a.row_loss[r] = ce_index_loss(lse, z[y], w_y, a.eps, static_cast<double>(a.eps) / n, smooth_sum);
 }
 
 template <class T, class I>
@@ -216,7 +215,7 @@ template <class T, bool WEIGHTED>
 inline void ce_prob_row(const CeProbRows<T>& a, int64_t r) {
     constexpr int L = LANES<T>;
     const int64_t n = a.n_classes;
-    const T cls = static_cast<T>(n);
+    const T eps_c = a.eps_c;  // eps / C
     const T* __restrict z = a.logits + r * n;
     const T* __restrict t = a.target + r * n;
     const T* __restrict w = a.weight;
@@ -226,10 +225,10 @@ inline void ce_prob_row(const CeProbRows<T>& a, int64_t r) {
     int64_t j = 0;
     for (; j + L <= n; j += L)
         for (int l = 0; l < L; ++l)
-            acc[l] += (WEIGHTED ? w[j + l] : T(1)) * smoothed_target(t[j + l], a.eps, cls);
+            acc[l] += (WEIGHTED ? w[j + l] : T(1)) * smoothed_target(t[j + l], a.eps, eps_c);
     double t_sum_d = lanes_sum(acc);
     for (; j < n; ++j)
-        t_sum_d += static_cast<double>(WEIGHTED ? w[j] : T(1)) * smoothed_target(t[j], a.eps, cls);
+        t_sum_d += static_cast<double>(WEIGHTED ? w[j] : T(1)) * smoothed_target(t[j], a.eps, eps_c);
     const T t_sum = static_cast<T>(t_sum_d);
 
     const T m = row_max(z, n);
@@ -241,13 +240,13 @@ inline void ce_prob_row(const CeProbRows<T>& a, int64_t r) {
     j = 0;
     for (; j + L <= n; j += L)
         for (int l = 0; l < L; ++l) {
-            const T wt = (WEIGHTED ? w[j + l] : T(1)) * smoothed_target(t[j + l], a.eps, cls);
+            const T wt = (WEIGHTED ? w[j + l] : T(1)) * smoothed_target(t[j + l], a.eps, eps_c);
             g[j + l] = ce_prob_grad(g[j + l] * inv_s, wt, t_sum, scale);
             lacc[l] += wt * (lse - z[j + l]);
         }
     double loss = lanes_sum(lacc);
     for (; j < n; ++j) {
-        const T wt = (WEIGHTED ? w[j] : T(1)) * smoothed_target(t[j], a.eps, cls);
+        const T wt = (WEIGHTED ? w[j] : T(1)) * smoothed_target(t[j], a.eps, eps_c);
         g[j] = ce_prob_grad(g[j] * inv_s, wt, t_sum, scale);
         loss += static_cast<double>(wt) * (lse - z[j]);
     }

@@ -8,7 +8,7 @@
 // never index with an invalid one.
 //
 // Scalars (DeviceScalars slots): 0 denominator, 1 W, 2 first invalid row (-1:
-// none), 3 its label, 4 the summed row losses.
+// none), 3 its label, 4 the summed row losses, 5 1 / denominator.
 #pragma once
 
 #include "pk_cuda.h"
@@ -17,7 +17,7 @@
 
 namespace pk {
 
-enum ScalarSlot { kDenom = 0, kWeightSum = 1, kBadRow = 2, kBadLabel = 3, kTotal = 4 };
+enum ScalarSlot { kDenom = 0, kWeightSum = 1, kBadRow = 2, kBadLabel = 3, kTotal = 4, kInvDenom = 5 };
 
 template <class I>
 __device__ __forceinline__ bool label_ok(I y, long long c) {
@@ -46,6 +46,7 @@ label_stats_kernel(const I* __restrict target, long long n, long long c, const T
     bad = block_min(bad);
     if (threadIdx.x == 0) {
         stats[kDenom] = denom;
+        stats[kInvDenom] = 1.0 / denom;  // once here: row kernels multiply
         stats[kWeightSum] = w_sum;
         stats[kBadRow] = bad < n ? static_cast<double>(bad) : -1.0;
         stats[kBadLabel] = bad < n ? static_cast<double>(target[bad]) : 0.0;

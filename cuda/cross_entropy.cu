@@ -40,7 +40,7 @@ template <class T>
 __device__ __forceinline__ T row_scale(const T* grad_loss, long long r, int reduction,
                                        const double* stats) {
     if (reduction == static_cast<int>(Reduction::none)) return grad_loss ? grad_loss[r] : T(1);
-    if (reduction == static_cast<int>(Reduction::mean)) return static_cast<T>(1.0 / stats[kDenom]);
+    if (reduction == static_cast<int>(Reduction::mean)) return static_cast<T>(stats[kInvDenom]);
     return T(1);
 }
 
@@ -48,8 +48,8 @@ template <class T, class I, bool BLOCK>
 __global__ void __launch_bounds__(BLOCK ? kRowBlockThreads : 32 * kRowsPerBlock)
 ce_index_rows(const T* __restrict z, const I* __restrict target, const T* __restrict weight,
               const T* __restrict grad_loss, T* __restrict grad, double* __restrict row_loss,
-              long long n, long long c, long long ignore_index, T eps, int reduction,
-              const double* __restrict stats) {
+              long long n, long long c, long long ignore_index, T eps, double eps_c,
+              int reduction, const double* __restrict stats) {
     using G = RowGroup<BLOCK>;
     using std::log;
     const long long r = G::row();
@@ -72,7 +72,7 @@ ce_index_rows(const T* __restrict z, const I* __restrict target, const T* __rest
     const T inv_s = T(1) / ms.s;
     const T w_y = weight ? weight[y] : T(1);
     const CeIndexCoef<T> k = ce_index_coef(w_y, static_cast<T>(stats[kWeightSum]), eps,
-                                           static_cast<T>(c), row_scale(grad_loss, r, reduction, stats));
+                                           static_cast<T>(eps_c), row_scale(grad_loss, r, reduction, stats));
     T smooth = 0;
     for (long long j = G::rank(); j < c; j += G::size()) {
         const T w_j = weight ? weight[j] : T(1);
@@ -82,14 +82,14 @@ ce_index_rows(const T* __restrict z, const I* __restrict target, const T* __rest
     }
     if (eps > T(0)) smooth = G::sum(smooth);
     if (G::rank() == 0)
-        row_loss[r] = ce_index_loss(lse, zr[y], w_y, eps, static_cast<double>(c), smooth);
+        row_loss[r] = ce_index_loss(lse, zr[y], w_y, eps, eps_c, smooth);
 }
 
 template <class T, bool BLOCK>
 __global__ void __launch_bounds__(BLOCK ? kRowBlockThreads : 32 * kRowsPerBlock)
 ce_prob_rows(const T* __restrict z, const T* __restrict target, const T* __restrict weight,
              const T* __restrict grad_loss, T* __restrict grad, double* __restrict row_loss,
-             long long n, long long c, T eps, int reduction, double inv_n) {
+             long long n, long long c, T eps, T eps_c, int reduction, T inv_n) {
     using G = RowGroup<BLOCK>;
     using std::log;
     const long long r = G::row();
@@ -97,12 +97,11 @@ ce_prob_rows(const T* __restrict z, const T* __restrict target, const T* __restr
     const T* zr = z + r * c;
     const T* tr = target + r * c;
     T* gr = grad + r * c;
-    const T cls = static_cast<T>(c);
     MaxSum<T> ms = max_sum_identity<T>();
     T t_sum = 0;
     for (long long j = G::rank(); j < c; j += G::size()) {
         ms = max_sum_add(ms, zr[j]);
-        t_sum += (weight ? weight[j] : T(1)) * smoothed_target(tr[j], eps, cls);
+        t_sum += (weight ? weight[j] : T(1)) * smoothed_target(tr[j], eps, eps_c);
     }
     ms = G::max_sum(ms);
     t_sum = G::sum(t_sum);
@@ -110,10 +109,10 @@ ce_prob_rows(const T* __restrict z, const T* __restrict target, const T* __restr
     const T inv_s = T(1) / ms.s;
     T scale = T(1);
     if (reduction == static_cast<int>(Reduction::none)) scale = grad_loss ? grad_loss[r] : T(1);
-    else if (reduction == static_cast<int>(Reduction::mean)) scale = static_cast<T>(inv_n);
+    else if (reduction == static_cast<int>(Reduction::mean)) scale = inv_n;
     T loss = 0;
     for (long long j = G::rank(); j < c; j += G::size()) {
-        const T wt = (weight ? weight[j] : T(1)) * smoothed_target(tr[j], eps, cls);
+        const T wt = (weight ? weight[j] : T(1)) * smoothed_target(tr[j], eps, eps_c);
         const T zj = zr[j];
         gr[j] = ce_prob_grad(softmax_value(zj, ms.m, inv_s), wt, t_sum, scale);
         loss += wt * (lse - zj);
@@ -151,11 +150,11 @@ LossResult cross_entropy_index(const T* logits, const I* target, const T* weight
         if (warp_per_row(c))
             launch(ce_index_rows<T, I, false>, row_grid(n, c), row_block(c), 0, s, logits, target,
                    weight, grad_loss, grad, row_loss, n, c, ignore_index, static_cast<T>(eps),
-                   reduction, sc.device());
+                   eps / static_cast<double>(c), reduction, sc.device());
         else
             launch(ce_index_rows<T, I, true>, row_grid(n, c), row_block(c), 0, s, logits, target,
                    weight, grad_loss, grad, row_loss, n, c, ignore_index, static_cast<T>(eps),
-                   reduction, sc.device());
+                   eps / static_cast<double>(c), reduction, sc.device());
     }
     launch(ordered_sum_kernel<double>, dim3(1), dim3(kSumThreads), 0, s, row_loss, n,
            sc.device() + kTotal);
@@ -168,14 +167,15 @@ LossResult cross_entropy_prob(const T* logits, const T* target, const T* weight,
                               double eps, int reduction, void* stream) {
     auto s = static_cast<cudaStream_t>(stream);
     DeviceScalars sc(stream);
-    const double inv_n = 1.0 / static_cast<double>(n);
+    const T inv_n = static_cast<T>(1.0 / static_cast<double>(n));
+    const T eps_c = static_cast<T>(eps / static_cast<double>(c));
     if (n > 0 && c > 0) {
         if (warp_per_row(c))
             launch(ce_prob_rows<T, false>, row_grid(n, c), row_block(c), 0, s, logits, target,
-                   weight, grad_loss, grad, row_loss, n, c, static_cast<T>(eps), reduction, inv_n);
+                   weight, grad_loss, grad, row_loss, n, c, static_cast<T>(eps), eps_c, reduction, inv_n);
         else
             launch(ce_prob_rows<T, true>, row_grid(n, c), row_block(c), 0, s, logits, target,
-                   weight, grad_loss, grad, row_loss, n, c, static_cast<T>(eps), reduction, inv_n);
+                   weight, grad_loss, grad, row_loss, n, c, static_cast<T>(eps), eps_c, reduction, inv_n);
     }
     launch(ordered_sum_kernel<double>, dim3(1), dim3(kSumThreads), 0, s, row_loss, n,
            sc.device() + kTotal);

@@ -41,7 +41,7 @@ nll_rows(const T* __restrict x, const I* __restrict target, const T* __restrict 
     T* gr = grad + r * c;
     T scale = T(1);
     if (reduction == static_cast<int>(Reduction::none)) scale = grad_loss ? grad_loss[r] : T(1);
-    else if (reduction == static_cast<int>(Reduction::mean)) scale = static_cast<T>(1.0 / stats[kDenom]);
+    else if (reduction == static_cast<int>(Reduction::mean)) scale = static_cast<T>(stats[kInvDenom]);
     const T w_y = ok ? (weight ? weight[y] : T(1)) : T(0);
     const T fill = ignored || ok ? T(0) : static_cast<T>(NAN);
     for (long long j = G::rank(); j < c; j += G::size())
@@ -54,7 +54,7 @@ template <class T, class I, bool BLOCK>
 __global__ void __launch_bounds__(BLOCK ? kRowBlockThreads : 32 * kRowsPerBlock)
 hinge_rows(const T* __restrict x, const I* __restrict target, const T* __restrict weight,
            const T* __restrict grad_loss, T* __restrict grad, double* __restrict row_loss,
-           long long n, long long c, int p, T margin, int reduction) {
+           long long n, long long c, int p, T margin, int reduction, T inv_n, T inv_c) {
     using G = RowGroup<BLOCK>;
     const long long r = G::row();
     if (r >= n) return;
@@ -70,8 +70,8 @@ hinge_rows(const T* __restrict x, const I* __restrict target, const T* __restric
     const T w_y = weight ? weight[y] : T(1);
     T scale = T(1);
     if (reduction == static_cast<int>(Reduction::none)) scale = grad_loss ? grad_loss[r] : T(1);
-    else if (reduction == static_cast<int>(Reduction::mean)) scale = T(1) / static_cast<T>(n);
-    const T gscale = scale * w_y / static_cast<T>(c);
+    else if (reduction == static_cast<int>(Reduction::mean)) scale = inv_n;
+    const T gscale = scale * w_y * inv_c;
     T loss = 0, g_sum = 0;
     for (long long j = G::rank(); j < c; j += G::size()) {
         if (j == static_cast<long long>(y)) continue;  // written below, once the sum is known
@@ -85,7 +85,7 @@ hinge_rows(const T* __restrict x, const I* __restrict target, const T* __restric
     g_sum = G::sum(g_sum);
     if (G::rank() == 0) {
         gr[y] = -g_sum;
-        row_loss[r] = static_cast<double>(loss) * static_cast<double>(w_y) / static_cast<double>(c);
+        row_loss[r] = static_cast<double>(loss) * static_cast<double>(w_y) * static_cast<double>(inv_c);
     }
 }
 
@@ -153,13 +153,15 @@ LossResult hinge_loss(const T* input, const I* target, const T* weight, const T*
     DeviceScalars sc(stream);
     launch(label_stats_kernel<T, I>, dim3(1), dim3(kSumThreads), 0, s, target, n, c, weight,
            int64_t{0}, false, sc.device());
+    const T inv_n = static_cast<T>(1.0 / static_cast<double>(n));
+    const T inv_c = static_cast<T>(1.0 / static_cast<double>(c));
     if (n > 0 && c > 0) {
         if (warp_per_row(c))
             launch(hinge_rows<T, I, false>, row_grid(n, c), row_block(c), 0, s, input, target,
-                   weight, grad_loss, grad, row_loss, n, c, p, static_cast<T>(margin), reduction);
+                   weight, grad_loss, grad, row_loss, n, c, p, static_cast<T>(margin), reduction, inv_n, inv_c);
         else
             launch(hinge_rows<T, I, true>, row_grid(n, c), row_block(c), 0, s, input, target,
-                   weight, grad_loss, grad, row_loss, n, c, p, static_cast<T>(margin), reduction);
+                   weight, grad_loss, grad, row_loss, n, c, p, static_cast<T>(margin), reduction, inv_n, inv_c);
     }
     launch(ordered_sum_kernel<double>, dim3(1), dim3(kSumThreads), 0, s, row_loss, n,
            sc.device() + kTotal);

@@ -30,12 +30,13 @@ struct CeIndexCoef {
     T class_coef;   // times w_j (or 1), subtracted everywhere
 };
 
-// g: the row's gradient scale (reduction and upstream gradient); w_sum = W.
+// g: the row's gradient scale (reduction and upstream gradient); w_sum = W;
+// eps_c = eps / C, computed once by the caller (a division per row is a
+// subroutine call in double on the GPU).
 template <class T>
-PK_HD inline CeIndexCoef<T> ce_index_coef(T w_y, T w_sum, T eps, T n_classes, T g) {
+PK_HD inline CeIndexCoef<T> ce_index_coef(T w_y, T w_sum, T eps, T eps_c, T g) {
     const T hard = (T(1) - eps) * w_y;
-    const T soft = eps / n_classes;
-    return {g * (hard + soft * w_sum), g * hard, g * soft};
+    return {g * (hard + eps_c * w_sum), g * hard, g * eps_c};
 }
 
 // p: the softmax probability of class j; w_j: its weight (1 without weights).
@@ -45,14 +46,14 @@ PK_HD inline T ce_index_grad(const CeIndexCoef<T>& k, T p, T w_j, bool is_target
 }
 
 // smooth_sum = sum_c w_c (lse - z_c), needed only when eps > 0.
-PK_HD inline double ce_index_loss(double lse, double z_y, double w_y, double eps,
-                                  double n_classes, double smooth_sum) {
-    return (1.0 - eps) * w_y * (lse - z_y) + (eps > 0 ? eps / n_classes * smooth_sum : 0.0);
+PK_HD inline double ce_index_loss(double lse, double z_y, double w_y, double eps, double eps_c,
+                                  double smooth_sum) {
+    return (1.0 - eps) * w_y * (lse - z_y) + (eps > 0 ? eps_c * smooth_sum : 0.0);
 }
 
 template <class T>
-PK_HD inline T smoothed_target(T t, T eps, T n_classes) {
-    return (T(1) - eps) * t + eps / n_classes;
+PK_HD inline T smoothed_target(T t, T eps, T eps_c) {
+    return (T(1) - eps) * t + eps_c;
 }
 
 // wt = w_j t'_j; t_sum = T = sum_c w_c t'_c; g: the row's gradient scale.
