@@ -11,9 +11,10 @@ denominators of ``reduction="mean"``:
 - cross_entropy with class-probability targets, hinge_loss: the number of rows;
 - mse_loss / l1_loss: the number of elements.
 
-Returned loss: a Python float for "mean" and "sum" (reading it back is the one
-synchronisation with the device these functions make), an array of per-sample
-losses for "none". The gradient is that of the returned loss; for "none" it is
+Returned loss: a Python float for "mean" and "sum", an array of per-sample
+losses for "none". On the GPU each call synchronises once, reading back the
+loss (and whether every class label was valid: labels are checked on the
+device, and an invalid one raises ValueError naming 'target'). The gradient is that of the returned loss; for "none" it is
 the gradient of ``sum(grad_loss * loss)``, with ``grad_loss`` (one value per
 loss entry, the upstream gradient) defaulting to ones.
 
