@@ -14,6 +14,8 @@ namespace py = pybind11;
 namespace pk {
 void bind_matmul(py::module_& m);
 void bind_activation(py::module_& m);
+void bind_softmax(py::module_& m);
+void bind_cross_entropy(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -43,4 +45,6 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
     });
     pk::bind_matmul(m);
     pk::bind_activation(m);
+    pk::bind_softmax(m);
+    pk::bind_cross_entropy(m);
 }
