@@ -8,6 +8,8 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_batch_norm(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -35,4 +37,6 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("openmp") = false;
 #endif
     pk::bind_matmul(m);
+    pk::bind_batch_norm(m);
+    pk::bind_dropout(m);
 }
