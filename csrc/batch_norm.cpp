@@ -21,6 +21,7 @@
 // per-channel mean and invstd in float64; x_hat is recomputed in the backward
 // pass, which costs a subtract and a multiply per element instead of storing
 // and re-reading a second N*C*S array.
+#include <emmintrin.h>
 #include <pybind11/pybind11.h>
 
 #include <algorithm>
@@ -77,51 +78,100 @@ struct Partials {
     Partials(int64_t groups, int64_t c) : a(groups * c, 0.0), b(groups * c, 0.0), n(groups * c, 0.0) {}
 };
 
+// Piece reductions keep kAccum = 8 partial sums, element i of the piece going
+// to sum i % 8, combined pairwise at the end: a fixed order. They are written
+// with SSE2 (part of baseline x86-64) as GCC vector types: 4 values are loaded
+// and widened to two double pairs (cvtps2pd); lanes keep the order above.
+using D2 = double __attribute__((vector_size(16)));
+using F4 = float __attribute__((vector_size(16)));
+
+// Values p[0..3] as doubles, (p[0], p[1]) in a and (p[2], p[3]) in b; with
+// centring, bn_centred(p[k], m) in T first, as everywhere else.
+inline void load4(const float* p, D2& a, D2& b) {
+    const __m128 v = _mm_loadu_ps(p);
+    a = _mm_cvtps_pd(v);
+    b = _mm_cvtps_pd(_mm_movehl_ps(v, v));
+}
+inline void load4(const double* p, D2& a, D2& b) {
+    a = _mm_loadu_pd(p);
+    b = _mm_loadu_pd(p + 2);
+}
+inline void load4_centred(const float* p, BnCentre<float> m, D2& a, D2& b) {
+    const F4 v = _mm_loadu_ps(p);
+    const F4 r = bn_centred(v, BnCentre<F4>{F4{m.hi, m.hi, m.hi, m.hi}, F4{m.lo, m.lo, m.lo, m.lo}});
+    a = _mm_cvtps_pd(r);
+    b = _mm_cvtps_pd(_mm_movehl_ps(r, r));
+}
+inline void load4_centred(const double* p, BnCentre<double> m, D2& a, D2& b) {
+    const BnCentre<D2> mv{D2{m.hi, m.hi}, D2{m.lo, m.lo}};
+    a = bn_centred(D2(_mm_loadu_pd(p)), mv);
+    b = bn_centred(D2(_mm_loadu_pd(p + 2)), mv);
+}
+
+inline double combine(const D2 (&acc)[kAccum / 2]) {
+    return ((acc[0][0] + acc[0][1]) + (acc[1][0] + acc[1][1])) +
+           ((acc[2][0] + acc[2][1]) + (acc[3][0] + acc[3][1]));
+}
+
 template <class T>
 double piece_sum(const T* p, int64_t len) {
-    double acc[kAccum] = {};
+    D2 acc[kAccum / 2] = {};
     int64_t i = 0;
-    for (; i + kAccum <= len; i += kAccum)
-        for (int64_t k = 0; k < kAccum; ++k) acc[k] += static_cast<double>(p[i + k]);
-    for (int64_t k = 0; i < len; ++i, ++k) acc[k] += static_cast<double>(p[i]);
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    for (; i + kAccum <= len; i += kAccum) {
+        D2 v[4];
+        load4(p + i, v[0], v[1]);
+        load4(p + i + 4, v[2], v[3]);
+        for (int j = 0; j < 4; ++j) acc[j] += v[j];
+    }
+    for (int64_t k = 0; i < len; ++i, ++k) acc[k / 2][k % 2] += static_cast<double>(p[i]);
+    return combine(acc);
 }
 
 template <class T>
 double piece_sq_dev(const T* p, int64_t len, double mean) {
-    double acc[kAccum] = {};
+    D2 acc[kAccum / 2] = {};
+    const D2 m = {mean, mean};
     int64_t i = 0;
-    for (; i + kAccum <= len; i += kAccum)
-        for (int64_t k = 0; k < kAccum; ++k) {
-            const double v = static_cast<double>(p[i + k]) - mean;
-            acc[k] += v * v;
+    for (; i + kAccum <= len; i += kAccum) {
+        D2 v[4];
+        load4(p + i, v[0], v[1]);
+        load4(p + i + 4, v[2], v[3]);
+        for (int j = 0; j < 4; ++j) {
+            const D2 dv = v[j] - m;
+            acc[j] += dv * dv;
         }
+    }
     for (int64_t k = 0; i < len; ++i, ++k) {
         const double v = static_cast<double>(p[i]) - mean;
-        acc[k] += v * v;
+        acc[k / 2][k % 2] += v * v;
     }
-    return ((acc[0] + acc[1]) + (acc[2] + acc[3])) + ((acc[4] + acc[5]) + (acc[6] + acc[7]));
+    return combine(acc);
 }
 
 // sum(dy) and sum(dy * (x - mean)) over one piece.
 template <class T>
 void piece_grad_sums(const T* x, const T* dy, int64_t len, BnCentre<T> mean, double& s_dy,
                      double& s_dyx) {
-    double a[kAccum] = {}, b[kAccum] = {};
+    D2 a[kAccum / 2] = {}, b[kAccum / 2] = {};
     int64_t i = 0;
-    for (; i + kAccum <= len; i += kAccum)
-        for (int64_t k = 0; k < kAccum; ++k) {
-            const double g = static_cast<double>(dy[i + k]);
-            a[k] += g;
-            b[k] += g * static_cast<double>(bn_centred(x[i + k], mean));
+    for (; i + kAccum <= len; i += kAccum) {
+        D2 g[4], d[4];
+        load4(dy + i, g[0], g[1]);
+        load4(dy + i + 4, g[2], g[3]);
+        load4_centred(x + i, mean, d[0], d[1]);
+        load4_centred(x + i + 4, mean, d[2], d[3]);
+        for (int j = 0; j < 4; ++j) {
+            a[j] += g[j];
+            b[j] += g[j] * d[j];
         }
+    }
     for (int64_t k = 0; i < len; ++i, ++k) {
         const double g = static_cast<double>(dy[i]);
-        a[k] += g;
-        b[k] += g * static_cast<double>(bn_centred(x[i], mean));
+        a[k / 2][k % 2] += g;
+        b[k / 2][k % 2] += g * static_cast<double>(bn_centred(x[i], mean));
     }
-    s_dy = ((a[0] + a[1]) + (a[2] + a[3])) + ((a[4] + a[5]) + (a[6] + a[7]));
-    s_dyx = ((b[0] + b[1]) + (b[2] + b[3])) + ((b[4] + b[5]) + (b[6] + b[7]));
+    s_dy = combine(a);
+    s_dyx = combine(b);
 }
 
 // Partial moments (count, mean, M2) of every (group, channel).
@@ -254,36 +304,56 @@ void for_each_value(const BnDims& d, F f) {
     }
 }
 
+// Per-channel coefficients are kept as separate arrays (structure of arrays)
+// so the rows loop reads them with plain vector loads.
 template <class T>
 struct NormalizeLoop {
-    const T* x;
-    T* y;
-    const BnForward<T>* coef;
+    const T* __restrict x;
+    T* __restrict y;
+    const T* __restrict hi;
+    const T* __restrict lo;
+    const T* __restrict scale;
+    const T* __restrict shift;
+    BnForward<T> coef(int64_t c) const { return {{hi[c], lo[c]}, scale[c], shift[c]}; }
     void row(int64_t at, int64_t C) const {
-        for (int64_t c = 0; c < C; ++c) y[at + c] = bn_forward_elem(x[at + c], coef[c]);
+        const T* __restrict xr = x + at;
+        T* __restrict yr = y + at;
+        for (int64_t c = 0; c < C; ++c) yr[c] = bn_forward_elem(xr[c], coef(c));
     }
     void segment(int64_t at, int64_t S, int64_t c) const {
-        const BnForward<T> f = coef[c];
-        for (int64_t s = 0; s < S; ++s) y[at + s] = bn_forward_elem(x[at + s], f);
+        const BnForward<T> f = coef(c);
+        const T* __restrict xs = x + at;
+        T* __restrict ys = y + at;
+        for (int64_t s = 0; s < S; ++s) ys[s] = bn_forward_elem(xs[s], f);
     }
 };
 
 template <class T, bool BATCH_STATS>
 struct BackwardLoop {
-    const T* x;
-    const T* dy;
-    T* dx;
-    const BnBackward<T>* coef;
+    const T* __restrict x;
+    const T* __restrict dy;
+    T* __restrict dx;
+    const T* __restrict hi;
+    const T* __restrict lo;
+    const T* __restrict ca;
+    const T* __restrict cb;
+    const T* __restrict cc;
+    BnBackward<T> coef(int64_t c) const { return {{hi[c], lo[c]}, ca[c], cb[c], cc[c]}; }
     void row(int64_t at, int64_t C) const {
+        const T* __restrict xr = x + at;
+        const T* __restrict gr = dy + at;
+        T* __restrict dr = dx + at;
         for (int64_t c = 0; c < C; ++c)
-            dx[at + c] = BATCH_STATS ? bn_backward_elem(dy[at + c], x[at + c], coef[c])
-                                     : bn_backward_elem_eval(dy[at + c], coef[c]);
+            dr[c] = BATCH_STATS ? bn_backward_elem(gr[c], xr[c], coef(c))
+                                : bn_backward_elem_eval(gr[c], coef(c));
     }
     void segment(int64_t at, int64_t S, int64_t c) const {
-        const BnBackward<T> g = coef[c];
+        const BnBackward<T> g = coef(c);
+        const T* __restrict xs = x + at;
+        const T* __restrict gs = dy + at;
+        T* __restrict ds = dx + at;
         for (int64_t s = 0; s < S; ++s)
-            dx[at + s] = BATCH_STATS ? bn_backward_elem(dy[at + s], x[at + s], g)
-                                     : bn_backward_elem_eval(dy[at + s], g);
+            ds[s] = BATCH_STATS ? bn_backward_elem(gs[s], xs[s], g) : bn_backward_elem_eval(gs[s], g);
     }
 };
 
@@ -325,11 +395,17 @@ void forward(const ArrayView& xv, const BnOptional& weight, const BnOptional& bi
             save_invstd[c] = bn_invstd(static_cast<double>(rv[c]), eps);
         }
     }
-    std::vector<BnForward<T>> coef(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; ++c)
-        coef[c] = bn_forward_coefs<T>(save_mean[c], save_invstd[c], opt_value(weight, c, 1.0),
-                                      opt_value(bias, c, 0.0));
-    for_each_value(d, NormalizeLoop<T>{x, yv.ptr<T>(), coef.data()});
+    std::vector<T> coef(static_cast<size_t>(4 * C));
+    T *hi = coef.data(), *lo = hi + C, *scale = lo + C, *shift = scale + C;
+    for (int64_t c = 0; c < C; ++c) {
+        const BnForward<T> f = bn_forward_coefs<T>(save_mean[c], save_invstd[c],
+                                                   opt_value(weight, c, 1.0), opt_value(bias, c, 0.0));
+        hi[c] = f.mean.hi;
+        lo[c] = f.mean.lo;
+        scale[c] = f.scale;
+        shift[c] = f.shift;
+    }
+    for_each_value(d, NormalizeLoop<T>{x, yv.ptr<T>(), hi, lo, scale, shift});
 }
 
 template <class T>
@@ -356,14 +432,21 @@ void backward(const ArrayView& gyv, const ArrayView& xv, const BnOptional& weigh
         if (grad_weight.present) grad_weight.view.ptr<T>()[c] = static_cast<T>(invstd[c] * s_dyx[c]);
         if (grad_bias.present) grad_bias.view.ptr<T>()[c] = static_cast<T>(s_dy[c]);
     }
-    std::vector<BnBackward<T>> coef(static_cast<size_t>(C));
-    for (int64_t c = 0; c < C; ++c)
-        coef[c] = bn_backward_coefs<T>(mean[c], invstd[c], opt_value(weight, c, 1.0), s_dy[c],
-                                       s_dyx[c], count, batch_stats);
+    std::vector<T> coef(static_cast<size_t>(5 * C));
+    T *hi = coef.data(), *lo = hi + C, *ca = lo + C, *cb = ca + C, *cc = cb + C;
+    for (int64_t c = 0; c < C; ++c) {
+        const BnBackward<T> g = bn_backward_coefs<T>(mean[c], invstd[c], opt_value(weight, c, 1.0),
+                                                     s_dy[c], s_dyx[c], count, batch_stats);
+        hi[c] = g.mean.hi;
+        lo[c] = g.mean.lo;
+        ca[c] = g.a;
+        cb[c] = g.b;
+        cc[c] = g.c;
+    }
     if (batch_stats)
-        for_each_value(d, BackwardLoop<T, true>{x, dy, gxv.ptr<T>(), coef.data()});
+        for_each_value(d, BackwardLoop<T, true>{x, dy, gxv.ptr<T>(), hi, lo, ca, cb, cc});
     else
-        for_each_value(d, BackwardLoop<T, false>{x, dy, gxv.ptr<T>(), coef.data()});
+        for_each_value(d, BackwardLoop<T, false>{x, dy, gxv.ptr<T>(), hi, lo, ca, cb, cc});
 }
 
 ArrayView cpu_view(py::handle obj, const char* name) { return host_view(obj, name, "cpu"); }

@@ -27,10 +27,10 @@ constexpr int64_t kLanes = 16;             // Philox blocks drawn together
 constexpr int64_t kGroup = 4 * kLanes;     // elements per group
 constexpr int64_t kGroupsPerTask = 256;    // 16 Ki elements per OpenMP task
 
-// The words of blocks first .. first + kLanes - 1, lane-major: words[j][l] is
-// word j of block first + l. The same arithmetic as philox4x32_10, laid out
-// across lanes.
-inline void philox_lanes(uint64_t seed, uint64_t first, uint32_t (&words)[4][kLanes]) {
+// The words of blocks first .. first + kLanes - 1 in element order: words[4 l + j]
+// is word j of block first + l, i.e. the word of element 4 (first + l) + j.
+// The same arithmetic as philox4x32_10, laid out across lanes.
+inline void philox_lanes(uint64_t seed, uint64_t first, uint32_t (&words)[kGroup]) {
     uint32_t c0[kLanes], c1[kLanes], c2[kLanes], c3[kLanes];
     for (int64_t l = 0; l < kLanes; ++l) {
         const uint64_t b = first + static_cast<uint64_t>(l);
@@ -48,29 +48,28 @@ inline void philox_lanes(uint64_t seed, uint64_t first, uint32_t (&words)[4][kLa
         for (int64_t l = 0; l < kLanes; ++l) philox_round(c0[l], c1[l], c2[l], c3[l], k0, k1);
     }
     for (int64_t l = 0; l < kLanes; ++l) {
-        words[0][l] = c0[l];
-        words[1][l] = c1[l];
-        words[2][l] = c2[l];
-        words[3][l] = c3[l];
+        words[4 * l + 0] = c0[l];
+        words[4 * l + 1] = c1[l];
+        words[4 * l + 2] = c2[l];
+        words[4 * l + 3] = c3[l];
     }
 }
 
-// Calls f(i, keep) for every element i of [0, n), in parallel over fixed
-// groups of elements; keep depends only on (seed, offset, i).
+// Calls f(first element, count, words) for consecutive groups of up to kGroup
+// elements covering [0, n), in parallel over fixed runs of groups; the words
+// (hence the mask) depend only on (seed, offset, element index).
 template <class F>
-void for_each_keep(int64_t n, uint64_t seed, uint64_t offset, uint32_t threshold, F f) {
+void for_each_group(int64_t n, uint64_t seed, uint64_t offset, F f) {
     const int64_t groups = (n + kGroup - 1) / kGroup;
     const int64_t tasks = (groups + kGroupsPerTask - 1) / kGroupsPerTask;
 #pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1)
     for (int64_t t = 0; t < tasks; ++t) {
         const int64_t g_end = groups < (t + 1) * kGroupsPerTask ? groups : (t + 1) * kGroupsPerTask;
-        uint32_t words[4][kLanes];
+        uint32_t words[kGroup];
         for (int64_t g = t * kGroupsPerTask; g < g_end; ++g) {
             const int64_t base = g * kGroup;
             philox_lanes(seed, offset + static_cast<uint64_t>(base / 4), words);
-            const int64_t m = n - base < kGroup ? n - base : kGroup;
-            for (int64_t k = 0; k < m; ++k)
-                f(base + k, dropout_keep(words[k & 3][k >> 2], threshold));
+            f(base, n - base < kGroup ? n - base : kGroup, words);
         }
     }
 }
@@ -82,15 +81,20 @@ void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, double p, uint6
     const uint32_t threshold = dropout_threshold(p);
     // x * 0 rather than 0 for dropped elements: inf and NaN become NaN, as in
     // PyTorch's x * mask * scale.
-    for_each_keep(n, seed, offset, threshold, [=](int64_t i, uint8_t keep) {
-        mask[i] = keep;
-        y[i] = x[i] * (keep ? scale : T(0));
+    for_each_group(n, seed, offset, [=](int64_t base, int64_t m, const uint32_t* words) {
+        for (int64_t k = 0; k < m; ++k) {
+            const uint8_t keep = dropout_keep(words[k], threshold);
+            mask[base + k] = keep;
+            y[base + k] = x[base + k] * (keep ? scale : T(0));
+        }
     });
 }
 
 void dropout_mask_fill(uint8_t* mask, int64_t n, double p, uint64_t seed, uint64_t offset) {
-    for_each_keep(n, seed, offset, dropout_threshold(p),
-                  [=](int64_t i, uint8_t keep) { mask[i] = keep; });
+    const uint32_t threshold = dropout_threshold(p);
+    for_each_group(n, seed, offset, [=](int64_t base, int64_t m, const uint32_t* words) {
+        for (int64_t k = 0; k < m; ++k) mask[base + k] = dropout_keep(words[k], threshold);
+    });
 }
 
 template <class T>
