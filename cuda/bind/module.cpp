@@ -13,6 +13,8 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_batch_norm(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -41,4 +43,6 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
         pk::cuda_ops::synchronize();
     });
     pk::bind_matmul(m);
+    pk::bind_batch_norm(m);
+    pk::bind_dropout(m);
 }

@@ -36,6 +36,15 @@ class BatchNormContext:
     device: str
 
 
+def _workspace(be, shape) -> dict:
+    """The CUDA kernels reduce in two levels through a float64 workspace
+    (block partials, per-channel coefficients); the CPU kernels need none."""
+    if be.name == "cpu":
+        return {}
+    size = be.mod.batch_norm_workspace_size(list(shape)) if len(shape) >= 2 else 0
+    return {"workspace": be.xp.empty((max(size, 1),), dtype=np.float64)}
+
+
 def batch_norm(x, weight, bias, running_mean, running_var, *, training, momentum=0.1, eps=1e-5,
                device=None):
     """``(y, ctx)``: y as ``torch.nn.functional.batch_norm(x, running_mean,
@@ -51,7 +60,8 @@ def batch_norm(x, weight, bias, running_mean, running_var, *, training, momentum
     mean = be.xp.empty((channels,), dtype=np.float64)
     invstd = be.xp.empty((channels,), dtype=np.float64)
     be.mod.batch_norm_forward(x, weight, bias, running_mean, running_var, y, mean, invstd,
-                              batch_stats, float(momentum), float(eps), **be.launch_kwargs())
+                              batch_stats, float(momentum), float(eps), **_workspace(be, shape),
+                              **be.launch_kwargs())
     ctx = BatchNormContext(x, weight, mean, invstd, batch_stats, weight is not None,
                            bias is not None, be.name)
     return y, ctx
@@ -68,5 +78,6 @@ def batch_norm_backward(grad_y, ctx: BatchNormContext):
     grad_weight = be.xp.empty((channels,), dtype=dtype) if ctx.affine_weight else None
     grad_bias = be.xp.empty((channels,), dtype=dtype) if ctx.affine_bias else None
     be.mod.batch_norm_backward(grad_y, ctx.x, ctx.weight, ctx.mean, ctx.invstd, grad_x,
-                               grad_weight, grad_bias, ctx.batch_stats, **be.launch_kwargs())
+                               grad_weight, grad_bias, ctx.batch_stats, **_workspace(be, shape),
+                               **be.launch_kwargs())
     return grad_x, grad_weight, grad_bias
