@@ -12,6 +12,8 @@ void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_losses(py::module_& m);
+void bind_batch_norm(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -43,4 +45,6 @@ PYBIND11_MODULE(_cpu, m) {
     pk::bind_softmax(m);
     pk::bind_cross_entropy(m);
     pk::bind_losses(m);
+    pk::bind_batch_norm(m);
+    pk::bind_dropout(m);
 }

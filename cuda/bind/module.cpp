@@ -16,6 +16,8 @@ void bind_matmul(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_cross_entropy(py::module_& m);
+void bind_batch_norm(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -47,4 +49,6 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
     pk::bind_activation(m);
     pk::bind_softmax(m);
     pk::bind_cross_entropy(m);
+    pk::bind_batch_norm(m);
+    pk::bind_dropout(m);
 }
