@@ -109,12 +109,12 @@ void rmsprop_dispatch(const OptimTensor<T>& t, int64_t begin, int64_t end,
     else rmsprop_chunk<T, false, false>(t, begin, end, c);
 }
 
-// Sixteen running sums, element i going to sum i % 16, then added pairwise in
+// 32 running sums, element i going to sum i % 32, then added pairwise in
 // a fixed tree: the order depends on n only, and the independent sums let the
 // loop vectorise without reassociating anything.
 template <class T>
 double sum_squares(const T* __restrict x, int64_t n) {
-    constexpr int L = 16;
+    constexpr int L = 32;  // four 8-double FMA chains on AVX-512
     double acc[L] = {};
     int64_t i = 0;
     for (; i + L <= n; i += L)
