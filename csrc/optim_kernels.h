@@ -9,31 +9,17 @@
 #include <cstdint>
 
 #include "common/optim_rules.h"
+#include "common/optim_tensor.h"
 
 namespace pk {
 
-// One tensor of a list: the parameter, its gradient and up to three state
-// tensors of the same size (which ones depends on the optimizer; unused
-// entries are null).
-template <class T>
-struct OptimTensor {
-    T* param;
-    const T* grad;
-    T* state[3];
-    int64_t size;
-};
-
 template <class T>
 struct OptimKernels {
-    // state: momentum_buffer (null when momentum == 0)
+    // states as listed in common/optim_tensor.h
     void (*sgd)(const OptimTensor<T>& t, int64_t begin, int64_t end, const SgdCoeffs<T>& c);
-    // state: exp_avg, exp_avg_sq, max_exp_avg_sq (null unless amsgrad)
     void (*adam)(const OptimTensor<T>& t, int64_t begin, int64_t end, const AdamCoeffs<T>& c);
-    // state: square_avg, momentum_buffer (null unless momentum > 0),
-    //        grad_avg (null unless centered)
     void (*rmsprop)(const OptimTensor<T>& t, int64_t begin, int64_t end,
                     const RmspropCoeffs<T>& c);
-    // state: state_sum
     void (*adagrad)(const OptimTensor<T>& t, int64_t begin, int64_t end,
                     const AdagradCoeffs<T>& c);
     // sum of x[i]^2 in double, in an order fixed by n alone

@@ -18,12 +18,6 @@ from pykernels import _backends
 from conftest import Device, assert_close
 from reference import optim as ref
 
-
-@pytest.fixture(params=["cpu"])
-def backend(request):
-    """cpu only until the CUDA twin (cuda/optim.cu) exists."""
-    return Device(request.param)
-
 SHAPES = [(0,), (1,), (7,), (4099,), (33, 65), (70001,)]
 STEPS = 50
 DTYPES = [np.float64, np.float32]
@@ -332,7 +326,7 @@ def test_cpu_steps_do_not_depend_on_thread_count(name):
         np.testing.assert_array_equal(a, b)
 
 
-@pytest.mark.parametrize("device", [None])
+@pytest.mark.parametrize("device", [None, "cuda-emu"])
 def test_norms_do_not_depend_on_thread_count(rng, device):
     ts = [rng.standard_normal(s).astype(np.float32) for s in [(300001,), (5,), (131072,)]]
     kw = {"device": device} if device else {}
@@ -427,7 +421,7 @@ def test_adam_bad_input_names_the_argument(backend, args, hp, exc, needle):
         pk.ops.adam_step(*args, **hp, **backend.kw)
 
 
-BINDINGS = ["cpu"]
+BINDINGS = ["cpu", "cuda-emu"]
 
 
 @pytest.mark.parametrize("mod_name", BINDINGS)
@@ -480,17 +474,36 @@ OTHER_BAD = [
      lambda m, x: m.adagrad_step(_lists(), _lists(), _with(_lists(), 0, np.zeros(5)), step=1,
                                  lr=0.1, **x), TypeError, r"'state_sums\[0\]'"),
     ("global_norm int tensor",
-     lambda m, x: m.global_norm([np.zeros(3, np.float32), np.zeros(3, np.int64)], **x),
+     lambda m, x: m.global_norm([np.zeros(3, np.float32), np.zeros(3, np.int64)], **_ws(m, x)),
      TypeError, r"'tensors\[1\]'"),
     ("global_norm not a list",
-     lambda m, x: m.global_norm(np.zeros(3, np.float32), **x), TypeError, "'tensors'"),
+     lambda m, x: m.global_norm(np.zeros(3, np.float32), **_ws(m, x)), TypeError, "'tensors'"),
     ("clip read-only grad",
-     lambda m, x: m.clip_grad_norm([np.zeros(3, np.float32), _readonly((3,))], 1.0, **x),
+     lambda m, x: m.clip_grad_norm([np.zeros(3, np.float32), _readonly((3,))], 1.0, **_ws(m, x)),
      ValueError, r"'grads\[1\]'"),
     ("clip negative eps",
-     lambda m, x: m.clip_grad_norm([np.zeros(3, np.float32)], 1.0, -1.0, **x),
+     lambda m, x: m.clip_grad_norm([np.zeros(3, np.float32)], 1.0, -1.0, **_ws(m, x)),
      ValueError, "'eps'"),
 ]
+
+
+def _ws(mod, extra):
+    """The CUDA bindings' norms take a workspace (pk.ops allocates it)."""
+    if "stream" in extra and mod is not pk.ops:
+        return dict(extra, workspace=np.zeros(16))
+    return extra
+
+
+@pytest.mark.parametrize("call,needle", [
+    (lambda m: m.global_norm([np.zeros(5000, np.float32)], workspace=np.zeros(1), stream=0),
+     "'workspace' must hold at least 3"),
+    (lambda m: m.global_norm([np.zeros(5, np.float32)], workspace=np.zeros(4, np.float32),
+                             stream=0), "'workspace'"),
+    (lambda m: m.clip_grad_norm([np.zeros(5, np.float32)], 1.0, stream=0), "'workspace'"),
+], ids=["too small", "float32", "missing"])
+def test_cuda_norm_workspace_is_checked(call, needle):
+    with pytest.raises((ValueError, TypeError), match=needle):
+        call(_backends.module("cuda-emu"))
 
 
 @pytest.mark.parametrize("call,exc,needle", [c[1:] for c in OTHER_BAD], ids=[c[0] for c in OTHER_BAD])

@@ -13,6 +13,7 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_optim(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -41,4 +42,5 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
         pk::cuda_ops::synchronize();
     });
     pk::bind_matmul(m);
+    pk::bind_optim(m);
 }

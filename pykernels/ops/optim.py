@@ -76,6 +76,13 @@ def _backend(device, **lists):
     return select(*firsts, device=device)
 
 
+def _workspace(be, tensors):
+    """float64 scratch for the CUDA norm kernels: the result, then one partial
+    sum per chunk. Bad elements get a size of 0 here; the binding names them."""
+    sizes = [int(getattr(t, "size", 0) or 0) for t in tensors]
+    return be.xp.empty(be.mod.norm_workspace_size(sizes), dtype="float64")
+
+
 def sgd_step(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0,
              nesterov=False, weight_decay=0.0, maximize=False, first_step=False, device=None):
     """One in-place SGD step over lists of tensors, as ``torch.optim.SGD``.
@@ -162,7 +169,11 @@ def global_norm(tensors, *, device=None) -> float:
     """
     tensors = _as_list(tensors, "tensors")
     be = _backend(device, tensors=tensors)
-    return be.mod.global_norm(tensors, **be.launch_kwargs())
+    if be.name == "cpu":
+        return be.mod.global_norm(tensors)
+    ws = _workspace(be, tensors)
+    be.mod.global_norm(tensors, workspace=ws, **be.launch_kwargs())
+    return float(ws[0])
 
 
 def clip_grad_norm(grads, max_norm, eps=1e-6, *, device=None) -> float:
@@ -172,4 +183,9 @@ def clip_grad_norm(grads, max_norm, eps=1e-6, *, device=None) -> float:
     (before clipping)."""
     grads = _as_list(grads, "grads")
     be = _backend(device, grads=grads)
-    return be.mod.clip_grad_norm(grads, float(max_norm), float(eps), **be.launch_kwargs())
+    if be.name == "cpu":
+        return be.mod.clip_grad_norm(grads, float(max_norm), float(eps))
+    ws = _workspace(be, grads)
+    be.mod.clip_grad_norm(grads, float(max_norm), float(eps), workspace=ws,
+                          **be.launch_kwargs())
+    return float(ws[0])
