@@ -90,23 +90,6 @@ void for_each_chunk(const std::vector<Chunk>& chunks, Body body) {
     for (int64_t i = 0; i < n; ++i) body(i, chunks[static_cast<size_t>(i)]);
 }
 
-// The tensors of a step: param, grad and the given states (null when a list
-// was not given).
-template <class T>
-std::vector<OptimTensor<T>> gather(const TensorList& params, const TensorList& grads,
-                                   const TensorList* s0, const TensorList* s1,
-                                   const TensorList* s2) {
-    std::vector<OptimTensor<T>> ts(params.size());
-    const TensorList* states[3] = {s0, s1, s2};
-    for (size_t i = 0; i < params.size(); ++i) {
-        ts[i].param = params[i].ptr<T>();
-        ts[i].grad = grads[i].ptr<const T>();
-        for (int k = 0; k < 3; ++k)
-            ts[i].state[k] = states[k] && states[k]->present() ? (*states[k])[i].ptr<T>() : nullptr;
-        ts[i].size = params[i].size();
-    }
-    return ts;
-}
 
 // Applies kernel(tensor, begin, end, coeffs) to every chunk, without the GIL.
 template <class T, class Kernel, class Coeffs>
@@ -181,11 +164,12 @@ void bind_optim(py::module_& m) {
             if (momentum != 0) require_list(bufs, "momentum != 0");
             const DType dt = check_optim_lists(params, grads, {&bufs});
             if (dt == DType::f32) {
-                run_step(gather<float>(params, grads, &bufs, nullptr, nullptr), kernels<float>().sgd,
+                run_step(optim_tensors<float>(params, grads, &bufs, nullptr, nullptr),
+                         kernels<float>().sgd,
                          sgd_coeffs<float>(lr, momentum, dampening, nesterov, weight_decay,
                                            maximize, first_step));
             } else {
-                run_step(gather<double>(params, grads, &bufs, nullptr, nullptr),
+                run_step(optim_tensors<double>(params, grads, &bufs, nullptr, nullptr),
                          kernels<double>().sgd,
                          sgd_coeffs<double>(lr, momentum, dampening, nesterov, weight_decay,
                                             maximize, first_step));
@@ -214,11 +198,13 @@ void bind_optim(py::module_& m) {
             if (amsgrad) require_list(vmaxs, "amsgrad=True");
             const DType dt = check_optim_lists(params, grads, {&ms, &vs, &vmaxs});
             if (dt == DType::f32) {
-                run_step(gather<float>(params, grads, &ms, &vs, &vmaxs), kernels<float>().adam,
+                run_step(optim_tensors<float>(params, grads, &ms, &vs, &vmaxs),
+                         kernels<float>().adam,
                          adam_coeffs<float>(step, lr, beta1, beta2, eps, weight_decay, decoupled,
                                             amsgrad, maximize));
             } else {
-                run_step(gather<double>(params, grads, &ms, &vs, &vmaxs), kernels<double>().adam,
+                run_step(optim_tensors<double>(params, grads, &ms, &vs, &vmaxs),
+                         kernels<double>().adam,
                          adam_coeffs<double>(step, lr, beta1, beta2, eps, weight_decay,
                                              decoupled, amsgrad, maximize));
             }
@@ -248,11 +234,12 @@ void bind_optim(py::module_& m) {
             if (centered) require_list(gavgs, "centered=True");
             const DType dt = check_optim_lists(params, grads, {&sqs, &bufs, &gavgs});
             if (dt == DType::f32) {
-                run_step(gather<float>(params, grads, &sqs, &bufs, &gavgs), kernels<float>().rmsprop,
+                run_step(optim_tensors<float>(params, grads, &sqs, &bufs, &gavgs),
+                         kernels<float>().rmsprop,
                          rmsprop_coeffs<float>(lr, alpha, eps, weight_decay, momentum, centered,
                                                maximize));
             } else {
-                run_step(gather<double>(params, grads, &sqs, &bufs, &gavgs),
+                run_step(optim_tensors<double>(params, grads, &sqs, &bufs, &gavgs),
                          kernels<double>().rmsprop,
                          rmsprop_coeffs<double>(lr, alpha, eps, weight_decay, momentum, centered,
                                                 maximize));
@@ -276,11 +263,11 @@ void bind_optim(py::module_& m) {
             require_list(sums);
             const DType dt = check_optim_lists(params, grads, {&sums});
             if (dt == DType::f32) {
-                run_step(gather<float>(params, grads, &sums, nullptr, nullptr),
+                run_step(optim_tensors<float>(params, grads, &sums, nullptr, nullptr),
                          kernels<float>().adagrad,
                          adagrad_coeffs<float>(step, lr, lr_decay, weight_decay, eps, maximize));
             } else {
-                run_step(gather<double>(params, grads, &sums, nullptr, nullptr),
+                run_step(optim_tensors<double>(params, grads, &sums, nullptr, nullptr),
                          kernels<double>().adagrad,
                          adagrad_coeffs<double>(step, lr, lr_decay, weight_decay, eps, maximize));
             }

@@ -239,7 +239,7 @@ def test_empty_list_is_a_no_op(backend):
     assert pk.ops.clip_grad_norm([], 1.0, **backend.kw) == 0.0
 
 
-def test_infinite_param_without_weight_decay_stays_finite_update(backend):
+def test_zero_weight_decay_leaves_an_infinite_param_alone(backend):
     """wd == 0 adds no 0 * p term, so an infinite parameter does not turn into NaN."""
     p = [backend.put(np.array([np.inf, 1.0]))]
     g = [backend.put(np.array([1.0, 1.0]))]

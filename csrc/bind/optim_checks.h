@@ -11,6 +11,7 @@
 
 #include "array_view.h"
 #include "common/optim_rules.h"
+#include "common/optim_tensor.h"
 
 namespace pk {
 
@@ -100,6 +101,24 @@ inline DType check_optim_lists(const TensorList& params, const TensorList& grads
         }
     }
     return params.size() ? params[0].dtype : DType::f32;
+}
+
+// The tensors of a step for the kernels: param, grad and the given states
+// (null where a list was not given), in the order of common/optim_tensor.h.
+template <class T>
+std::vector<OptimTensor<T>> optim_tensors(const TensorList& params, const TensorList& grads,
+                                          const TensorList* s0, const TensorList* s1,
+                                          const TensorList* s2) {
+    std::vector<OptimTensor<T>> ts(params.size());
+    const TensorList* states[3] = {s0, s1, s2};
+    for (size_t i = 0; i < params.size(); ++i) {
+        ts[i].param = params[i].ptr<T>();
+        ts[i].grad = grads[i].ptr<const T>();
+        for (int k = 0; k < 3; ++k)
+            ts[i].state[k] = states[k] && states[k]->present() ? (*states[k])[i].ptr<T>() : nullptr;
+        ts[i].size = params[i].size();
+    }
+    return ts;
 }
 
 // A list of float arrays of one dtype (global_norm, clip_grad_norm).

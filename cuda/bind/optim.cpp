@@ -15,32 +15,16 @@ namespace pk {
 
 namespace {
 
-template <class T>
-std::vector<OptimTensor<T>> gather(const TensorList& params, const TensorList& grads,
-                                   const TensorList* s0, const TensorList* s1,
-                                   const TensorList* s2) {
-    std::vector<OptimTensor<T>> ts(params.size());
-    const TensorList* states[3] = {s0, s1, s2};
-    for (size_t i = 0; i < params.size(); ++i) {
-        ts[i].param = params[i].ptr<T>();
-        ts[i].grad = grads[i].ptr<const T>();
-        for (int k = 0; k < 3; ++k)
-            ts[i].state[k] = states[k] && states[k]->present() ? (*states[k])[i].ptr<T>() : nullptr;
-        ts[i].size = params[i].size();
-    }
-    return ts;
-}
-
 // Runs entry(tensors, count, coeffs, stream) for the list's dtype, without the GIL.
 template <class Float, class Double>
 void run(DType dt, const TensorList& params, const TensorList& grads, const TensorList* s0,
          const TensorList* s1, const TensorList* s2, Float run_f32, Double run_f64) {
     if (dt == DType::f32) {
-        const auto ts = gather<float>(params, grads, s0, s1, s2);
+        const auto ts = optim_tensors<float>(params, grads, s0, s1, s2);
         py::gil_scoped_release release;
         run_f32(ts.data(), static_cast<int64_t>(ts.size()));
     } else {
-        const auto ts = gather<double>(params, grads, s0, s1, s2);
+        const auto ts = optim_tensors<double>(params, grads, s0, s1, s2);
         py::gil_scoped_release release;
         run_f64(ts.data(), static_cast<int64_t>(ts.size()));
     }
