@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 import pykernels as pk
+from pykernels import _backends
 from conftest import assert_close
 from reference import matmul as ref
 
@@ -83,3 +84,103 @@ def test_emulated_results_do_not_depend_on_thread_count(rng):
     pk.set_num_threads(2)
     two = pk.ops.matmul(a, b, device="cuda-emu")
     np.testing.assert_array_equal(one, two)
+
+
+# Shapes for the CUDA kernels' two tile sizes (large: 128 x 128 x 8 float,
+# 128 x 64 x 8 double; small: 64 x 64 x 16): exact multiples of the tiles,
+# one element, one less and one more than a tile, k = 1, and odd sizes whose
+# leading dimensions (k for a, n for b, or m / k when transposed) are not
+# multiples of the 16-byte vector width, which selects the scalar loads.
+TILE_SHAPES = [(128, 128, 8), (256, 128, 16), (64, 64, 32), (1, 1, 1), (1, 129, 8),
+               (129, 1, 9), (127, 129, 257), (129, 127, 1), (257, 65, 24), (33, 257, 127)]
+
+
+def _gpu_backends():
+    params = [pytest.param("cuda-emu")]
+    params.append(pytest.param("cuda", marks=pytest.mark.gpu))
+    return params
+
+
+def _cuda_module(name):
+    try:
+        mod = _backends.module(name)
+    except _backends.BackendUnavailable as exc:
+        pytest.skip(str(exc))
+    if name == "cuda":
+        pytest.importorskip("cupy", reason="CuPy is not installed")
+    return mod
+
+
+def _put(name, x):
+    if name == "cuda":
+        import cupy
+        return cupy.asarray(x)
+    return x
+
+
+def _get(name, x):
+    if name == "cuda":
+        import cupy
+        return cupy.asnumpy(x)
+    return x
+
+
+@pytest.mark.parametrize("device", _gpu_backends())
+@pytest.mark.parametrize("tile", ["large", "small"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("m,n,k", TILE_SHAPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (False, True), (True, False),
+                                             (True, True)])
+def test_cuda_tiles_match_reference(rng, device, tile, m, n, k, dtype, trans_a, trans_b):
+    mod = _cuda_module(device)
+    a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    out = _put(device, c.copy())
+    mod.matmul(_put(device, a), _put(device, b), out, trans_a, trans_b, 0.5, -1.5, tile=tile)
+    expected = ref.matmul(a, b, trans_a=trans_a, trans_b=trans_b, alpha=0.5, beta=-1.5, c=c)
+    assert_close(_get(device, out), expected, atol=ref.tolerance(dtype, k, 8.0),
+                 rtol=ref.tolerance(dtype, 1))
+
+
+def _misaligned(x):
+    """A C-contiguous copy of x whose data starts one element past a 16-byte
+    boundary: the kernels must take their scalar loads and stores."""
+    buf = np.empty(x.size + 4, x.dtype)
+    start = next(i for i in range(4) if (buf[i:].ctypes.data % 16) == x.itemsize)
+    view = buf[start:start + x.size].reshape(x.shape)
+    view[...] = x
+    assert view.flags.c_contiguous and view.ctypes.data % 16 != 0
+    return view
+
+
+@pytest.mark.parametrize("tile", ["large", "small"])
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("trans_a,trans_b", [(False, False), (True, True)])
+def test_emulated_misaligned_operands(rng, tile, dtype, trans_a, trans_b):
+    mod = _cuda_module("cuda-emu")
+    m, n, k = 130, 136, 40  # vector-friendly sizes: only the pointers disable vectors
+    a, b = _operands(rng, m, n, k, dtype, trans_a, trans_b)
+    c = rng.standard_normal((m, n)).astype(dtype)
+    out = _misaligned(c)
+    mod.matmul(_misaligned(a), _misaligned(b), out, trans_a, trans_b, 1.0, 1.0, tile=tile)
+    expected = ref.matmul(a, b, trans_a=trans_a, trans_b=trans_b, beta=1.0, c=c)
+    assert_close(out, expected, atol=ref.tolerance(dtype, k, 8.0), rtol=ref.tolerance(dtype, 1))
+
+
+def test_emulated_tile_argument_is_checked(rng):
+    mod = _cuda_module("cuda-emu")
+    a = np.ones((2, 2), np.float32)
+    with pytest.raises(ValueError, match="'tile'"):
+        mod.matmul(a, a, np.empty((2, 2), np.float32), tile="huge")
+
+
+@pytest.mark.parametrize("tile", ["large", "small"])
+def test_emulated_tiles_agree_on_integers(rng, tile):
+    """Small integers multiply exactly in float32: both kernels must give the
+    exact product, including the padded edge tiles."""
+    mod = _cuda_module("cuda-emu")
+    a = rng.integers(-3, 4, (131, 77)).astype(np.float32)
+    b = rng.integers(-3, 4, (77, 140)).astype(np.float32)
+    out = np.full((131, 140), np.nan, np.float32)
+    mod.matmul(a, b, out, tile=tile)
+    np.testing.assert_array_equal(out, (a.astype(np.int64) @ b.astype(np.int64)).astype(np.float32))
