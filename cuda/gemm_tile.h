@@ -192,7 +192,7 @@ struct DirectEpi {
 };
 
 // DirectEpi, and row_sums[i] = sum_k op(A)[i, k] (written by the blocks of the
-// first column of tiles, summed in k order: deterministic).
+// first column of tiles, summed in k order: deterministic, no atomics).
 template <class T>
 struct RowSumEpi : DirectEpi<T> {
     static constexpr bool kRowSums = true;
@@ -279,10 +279,11 @@ gemm_kernel(int m, int n, int k, const typename Cfg::type* __restrict__ a, long 
     for (int i = 0; i < TM; ++i)
 #pragma unroll
         for (int j = 0; j < TN; ++j) acc[i][j] = T(0);
-    T rs[Epi::kRowSums ? TM : 1];
-#pragma unroll
-    for (int i = 0; i < (Epi::kRowSums ? TM : 1); ++i) rs[i] = T(0);
-    const bool sums_here = Epi::kRowSums && tile_n == 0 && tx == 0;
+    // Row sums: in the first column of tiles, thread t < BM sums row t of
+    // op(A) over each slice in shared memory (one register, k ascending).
+    static_assert(!Epi::kRowSums || BM <= Cfg::THREADS, "one thread per row of the tile");
+    T row_sum = T(0);
+    const bool sums_here = Epi::kRowSums && tile_n == 0 && tid < BM;
 
     const int slices = (k + BK - 1) / BK;
     if (slices > 0) {
@@ -310,10 +311,7 @@ gemm_kernel(int m, int n, int k, const typename Cfg::type* __restrict__ a, long 
         }
         if (Epi::kRowSums && sums_here) {
 #pragma unroll
-            for (int kk = 0; kk < BK; ++kk)
-#pragma unroll
-                for (int i = 0; i < (Epi::kRowSums ? TM : 1); ++i)
-                    rs[i] += a_s[kk * LDA_S + frag_offset<TM, BM>(ty, i)];
+            for (int kk = 0; kk < BK; ++kk) row_sum += a_s[kk * LDA_S + tid];
         }
         // The other buffer was last read in slice s - 1, which every thread
         // finished before the barrier that ended it.
@@ -366,13 +364,7 @@ gemm_kernel(int m, int n, int k, const typename Cfg::type* __restrict__ a, long 
             }
         }
         if constexpr (Epi::kRowSums) {
-            if (sums_here) {
-#pragma unroll
-                for (int i = 0; i < TM; ++i) {
-                    const int row = m0 + frag_offset<TM, BM>(ty, i);
-                    if (row < m) epi.row_sums[row] = rs[i];
-                }
-            }
+            if (sums_here && m0 + tid < m) epi.row_sums[m0 + tid] = row_sum;
         }
     }
 }

@@ -2,6 +2,7 @@
 // only) forces one of the two kernels, so tests can run both on small shapes.
 #include "bind/matmul_checks.h"
 #include "matmul.h"
+#include "tile_arg.h"
 #include "view.h"
 
 namespace pk {
@@ -15,13 +16,6 @@ void run_gemm(const ArrayView& a, const ArrayView& b, const ArrayView& out, Matm
     cuda_ops::gemm<T>(trans_a, trans_b, d.m, d.n, d.k, static_cast<T>(alpha), a.ptr<const T>(),
                       a.dim(1), b.ptr<const T>(), b.dim(1), static_cast<T>(beta), out.ptr<T>(),
                       d.n, stream_ptr(stream), tile);
-}
-
-int tile_from_name(const std::string& name) {
-    if (name == "auto") return cuda_ops::kTileAuto;
-    if (name == "large") return cuda_ops::kTileLarge;
-    if (name == "small") return cuda_ops::kTileSmall;
-    throw py::value_error("argument 'tile' must be 'auto', 'large' or 'small', got '" + name + "'");
 }
 
 }  // namespace

@@ -13,6 +13,7 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_cross_entropy(py::module_& m);
@@ -47,6 +48,7 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
         pk::cuda_ops::synchronize();
     });
     pk::bind_matmul(m);
+    pk::bind_linear(m);
     pk::bind_activation(m);
     pk::bind_softmax(m);
     pk::bind_cross_entropy(m);
