@@ -1,0 +1,282 @@
+"""Turning benchmark rows into a table, results.json, results.md and results.png.
+
+Ratios are speedups of pykernels: baseline median time / pykernels median
+time (above 1: pykernels is faster). "% of ceiling" is pykernels' GFLOP/s or
+GB/s as a share of the machine ceiling measured in the same run (FMA peak or
+cuBLAS matmul for GEMM, copy bandwidth for memory-bound ops). "GPU vs CPU" is
+pykernels' CPU time over its GPU time for the same case.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+from collections import OrderedDict
+
+from .ceilings import ceiling_for
+
+COLUMNS = ("op", "shape", "device", "pykernels", "NumPy", "PyTorch", "CuPy", "vs NumPy",
+           "vs PyTorch", "vs CuPy", "% of ceiling", "GPU vs CPU")
+IMPL_COLUMNS = {"pykernels": "pykernels", "numpy": "NumPy", "torch": "PyTorch", "cupy": "CuPy"}
+BASELINES = ("numpy", "torch", "cupy")
+
+
+# ---------------------------------------------------------------- derived numbers
+
+
+def annotate(results: dict) -> dict:
+    """Add ratios, % of ceiling and GPU vs CPU to every row, in place."""
+    ceilings = results.get("ceilings", {})
+    by_key = {(r["op"], r["shape"], r["device"]): r for r in results.get("rows", [])}
+    for row in results.get("rows", []):
+        res = row["results"]
+        pk = res.get("pykernels")
+        row["ratios"] = {b: res[b]["median_s"] / pk["median_s"]
+                         for b in BASELINES if pk and b in res}
+        if row["kind"] in ("gemm", "memory"):
+            name = ceiling_for(row["kind"], row["device"])
+            ceiling = ceilings.get(name, {}).get("value")
+            row["ceiling"] = name
+            for r in res.values():
+                r["pct_of_ceiling"] = 100.0 * r["rate"] / ceiling if ceiling else None
+        if row["device"] == "cuda":
+            cpu = by_key.get((row["op"], row["shape"], "cpu"))
+            cpu_pk = cpu and cpu["results"].get("pykernels")
+            row["gpu_vs_cpu"] = cpu_pk["median_s"] / pk["median_s"] if (cpu_pk and pk) else None
+    return results
+
+
+def machine_info() -> dict:
+    """What the numbers were measured on."""
+    import numpy as np
+    from .. import __version__
+    from .._backends import backends
+    info = {"python": platform.python_version(), "platform": platform.platform(),
+            "cpu": _cpu_model(), "logical_cpus": os.cpu_count(), "numpy": np.__version__,
+            "pykernels": __version__}
+    try:
+        b = backends()
+        info.update(simd=b["cpu"]["simd"], threads=b["cpu"]["threads"],
+                    openmp=b["cpu"]["openmp"], cuda_built=b["cuda"]["built"],
+                    cuda_available=b["cuda"]["available"], gpus=b["cuda"].get("devices", []))
+    except Exception as exc:  # pragma: no cover - the CPU module always loads when installed
+        info["backends_error"] = str(exc)
+    for name in ("torch", "cupy", "matplotlib"):
+        try:
+            info[name] = __import__(name).__version__
+        except ImportError:
+            info[name] = None
+    return info
+
+
+def _cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or "unknown"
+
+
+# ---------------------------------------------------------------- formatting
+
+
+def _fmt_rate(value: float, unit: str) -> str:
+    if value >= 100:
+        s = f"{value:.0f}"
+    elif value >= 10:
+        s = f"{value:.1f}"
+    else:
+        s = f"{value:.2f}"
+    return f"{s} {unit}"
+
+
+def _cell(row, impl) -> str:
+    r = row["results"].get(impl)
+    if r is None:
+        return "-"
+    if row["kind"] == "step":
+        return f"{r['median_s'] * 1e3:.2f} ms"
+    return _fmt_rate(r["rate"], row["unit"])
+
+
+def _ratio(x) -> str:
+    return "-" if x is None else f"{x:.2f}x"
+
+
+def table_rows(results: dict) -> list:
+    """One list of strings per row, in COLUMNS order."""
+    out = []
+    for row in results.get("rows", []):
+        pk = row["results"].get("pykernels")
+        pct = pk.get("pct_of_ceiling") if pk else None
+        out.append([
+            row["op"], row["shape"], row["device"],
+            _cell(row, "pykernels"), _cell(row, "numpy"), _cell(row, "torch"),
+            _cell(row, "cupy"),
+            *(_ratio(row.get("ratios", {}).get(b)) for b in BASELINES),
+            "-" if pct is None else f"{pct:.0f}%",
+            _ratio(row.get("gpu_vs_cpu")),
+        ])
+    return out
+
+
+def format_table(results: dict) -> str:
+    """Plain-text table, columns padded to their widest cell."""
+    rows = [list(COLUMNS)] + table_rows(results)
+    widths = [max(len(r[i]) for r in rows) for i in range(len(COLUMNS))]
+    lines = []
+    for k, r in enumerate(rows):
+        lines.append("  ".join(c.ljust(w) if i < 3 else c.rjust(w)
+                               for i, (c, w) in enumerate(zip(r, widths))).rstrip())
+        if k == 0:
+            lines.append("  ".join("-" * w for w in widths))
+    return "\n".join(lines)
+
+
+def skipped_summary(results: dict) -> list:
+    """'impl on device: reason (n cases)' lines, one per distinct reason."""
+    counts = OrderedDict()
+    for row in results.get("rows", []):
+        for impl, why in row.get("skipped", {}).items():
+            key = (impl, row["device"], why)
+            counts[key] = counts.get(key, 0) + 1
+    lines = [f"{device}: nothing run: {why}"
+             for device, why in results.get("skipped_devices", {}).items()]
+    return lines + [f"{impl} on {device}: {why} ({n} case{'s' if n > 1 else ''})"
+                    for (impl, device, why), n in counts.items()]
+
+
+def _ceiling_lines(results: dict) -> list:
+    lines = []
+    for name, c in results.get("ceilings", {}).items():
+        if c.get("value") is None:
+            lines.append(f"{name}: not measured ({c.get('error', '')})")
+        else:
+            note = f" [{c['note']}]" if c.get("note") else ""
+            lines.append(f"{name}: {_fmt_rate(c['value'], c['unit'])} - {c['method']}{note}")
+    return lines
+
+
+def _failed_checks(results: dict) -> list:
+    return [f"{r['op']} [{r['shape']}] {r['device']}: {r['check']}"
+            for r in results.get("rows", []) if r.get("check") not in (None, "ok")]
+
+
+def to_markdown(results: dict) -> str:
+    m = results.get("machine", {})
+    lines = ["# pykernels benchmark results", ""]
+    if m:
+        gpus = ", ".join(m.get("gpus") or []) or "none"
+        lines += [f"Machine: {m.get('cpu')} ({m.get('logical_cpus')} logical CPUs, "
+                  f"{m.get('threads')} pykernels threads, SIMD {m.get('simd')}); GPU: {gpus}.",
+                  f"NumPy {m.get('numpy')}, PyTorch {m.get('torch') or 'not installed'}, "
+                  f"CuPy {m.get('cupy') or 'not installed'}, Python {m.get('python')}.", ""]
+    s = results.get("settings", {})
+    if s:
+        lines += [f"Command: `{s.get('command', '')}`; median of {s.get('repeat')} repeats "
+                  "after warm-up (each repeat long enough to time; GPU timed with CUDA events).",
+                  ""]
+    lines += ["Ratios are pykernels' speedup (baseline time / pykernels time; above 1 means "
+              "pykernels is faster). GB/s count compulsory traffic (inputs read once, outputs "
+              "written once).", ""]
+    lines += ["| " + " | ".join(COLUMNS) + " |",
+              "|" + "|".join("---" if i < 3 else "---:" for i in range(len(COLUMNS))) + "|"]
+    lines += ["| " + " | ".join(r) + " |" for r in table_rows(results)]
+    steps = [r for r in results.get("rows", []) if r["kind"] == "step"]
+    if steps:
+        lines += ["", "## End-to-end training step", ""]
+        model = steps[0].get("model", "")
+        lines += [f"{model}; time per step (zero_grad, forward, loss, backward, optimizer).", "",
+                  "| device | batch | pykernels | PyTorch | pykernels speedup |", "|---|---|---:|---:|---:|"]
+        for r in steps:
+            lines.append(f"| {r['device']} | {r['shape'].replace('batch ', '')} | "
+                         f"{_cell(r, 'pykernels')} | {_cell(r, 'torch')} | "
+                         f"{_ratio(r.get('ratios', {}).get('torch'))} |")
+    ceil = _ceiling_lines(results)
+    if ceil:
+        lines += ["", "## Ceilings (measured in the same run)", ""] + [f"- {c}" for c in ceil]
+    bad = _failed_checks(results)
+    if bad:
+        lines += ["", "## pykernels results that differ from NumPy", ""] + [f"- {b}" for b in bad]
+    skipped = skipped_summary(results)
+    if skipped:
+        lines += ["", "## Not run", ""] + [f"- {s}" for s in skipped]
+    return "\n".join(lines) + "\n"
+
+
+def write_png(results: dict, path) -> str | None:
+    """Bar chart of pykernels' speedup over each baseline; returns None, or a
+    message when matplotlib is absent (nothing is written then)."""
+    try:
+        import matplotlib
+    except ImportError:
+        return "matplotlib is not installed: results.png not written (pip install matplotlib)"
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    rows = [r for r in results.get("rows", []) if r.get("ratios")]
+    labels = [f"{r['op']} [{r['shape']}] {r['device']}" for r in rows]
+    present = [b for b in BASELINES if any(b in r["ratios"] for r in rows)]
+    height = max(3.0, 0.32 * len(rows) * max(1, len(present)) ** 0.5 + 1.6)
+    fig, ax = plt.subplots(figsize=(11, height))
+    if not rows:
+        ax.text(0.5, 0.5, "no case ran with pykernels and a baseline", ha="center",
+                va="center", transform=ax.transAxes)
+        ax.set_axis_off()
+    else:
+        colors = {"numpy": "#4c72b0", "torch": "#dd8452", "cupy": "#55a868"}
+        bar = 0.8 / len(present)
+        for k, b in enumerate(present):
+            ys = [i - 0.4 + bar * (k + 0.5) for i in range(len(rows))]
+            xs = [r["ratios"].get(b, float("nan")) for r in rows]
+            ax.barh(ys, xs, height=bar, color=colors[b], label=f"vs {IMPL_COLUMNS[b]}")
+            for y, x in zip(ys, xs):
+                if x == x:  # not NaN
+                    ax.annotate(f"{x:.2f}x", (x, y), xytext=(3, 0), textcoords="offset points",
+                                va="center", fontsize=6)
+        ax.axvline(1.0, color="black", linewidth=1)
+        ax.set_xscale("log")
+        finite = [v for r in rows for v in r["ratios"].values() if v > 0]
+        ax.set_xlim(min(finite + [1.0]) / 1.6, max(finite + [1.0]) * 1.6)
+        fmt = matplotlib.ticker.FuncFormatter(lambda v, _: f"{v:g}x")
+        ax.xaxis.set_major_formatter(fmt)
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
+        ax.xaxis.set_major_locator(matplotlib.ticker.LogLocator(base=10, subs=(1, 2, 5)))
+        ax.set_yticks(range(len(rows)))
+        ax.set_yticklabels(labels, fontsize=8)
+        ax.invert_yaxis()
+        ax.set_xlabel("pykernels speedup (baseline time / pykernels time, log scale; "
+                      "right of 1 = pykernels faster)")
+        ax.grid(axis="x", which="both", alpha=0.3)
+        ax.legend(loc="lower right", fontsize=8)
+        m = results.get("machine", {})
+        ax.set_title(f"pykernels vs baselines - {m.get('cpu', '')}, "
+                     f"{m.get('threads', '?')} threads", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return None
+
+
+def write_all(results: dict, out_dir) -> dict:
+    """results.json, results.md and results.png in out_dir; returns the paths
+    written and, under "messages", anything that was not."""
+    os.makedirs(out_dir, exist_ok=True)
+    annotate(results)
+    paths = {"json": os.path.join(out_dir, "results.json"),
+             "md": os.path.join(out_dir, "results.md"),
+             "png": os.path.join(out_dir, "results.png")}
+    with open(paths["json"], "w") as f:
+        json.dump(results, f, indent=1, default=float)
+    with open(paths["md"], "w") as f:
+        f.write(to_markdown(results))
+    msg = write_png(results, paths["png"])
+    if msg:
+        del paths["png"]
+        paths["messages"] = [msg]
+    return paths

@@ -1,0 +1,123 @@
+"""End-to-end training step of one MLP, in pykernels and in PyTorch.
+
+    784 -> Linear 512 -> BatchNorm1d -> ReLU -> Dropout(0.1)
+        -> Linear 256 -> BatchNorm1d -> ReLU -> Dropout(0.1)
+        -> Linear 10, CrossEntropyLoss, Adam(lr=1e-3), float32
+
+One step is what a training loop does per batch: zero the gradients, forward,
+loss, backward, optimizer step. The batch stays the same from step to step
+(no data loading is timed). PyTorch runs with the same number of CPU threads
+as pykernels and its default Adam implementation.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+LAYERS = (784, 512, 256, 10)
+DROPOUT = 0.1
+LR = 1e-3
+MODEL = "MLP 784-512-256-10, BatchNorm, ReLU, Dropout 0.1, Adam"
+
+
+def _batch(batch: int, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((batch, LAYERS[0]), dtype=np.float32)
+    y = rng.integers(0, LAYERS[-1], batch, dtype=np.int64)
+    return x, y
+
+
+def pykernels_step(batch: int, device: str = "cpu"):
+    """A zero-argument callable making one pykernels training step, or a str
+    saying why it cannot be built here."""
+    import pykernels as pk
+    missing = [name for name in ("nn", "optim") if not hasattr(pk, name)]
+    if missing:
+        return "needs " + " and ".join(f"pk.{m}" for m in missing) + " (not in this build yet)"
+    if not hasattr(pk.optim, "Adam"):
+        return "needs pk.optim.Adam (not in this build yet)"
+    nn = pk.nn
+    if hasattr(pk, "manual_seed"):
+        pk.manual_seed(0)
+    layers = []
+    for i, (fin, fout) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
+        layers.append(nn.Linear(fin, fout))
+        if i < len(LAYERS) - 2:
+            layers += [nn.BatchNorm1d(fout), nn.ReLU(), nn.Dropout(DROPOUT)]
+    model = nn.Sequential(*layers)
+    if device != "cpu":
+        model.to(device)
+    model.train()
+    criterion = nn.CrossEntropyLoss()
+    opt = pk.optim.Adam(model.parameters(), lr=LR)
+    x, y = _batch(batch)
+    if device == "cuda":
+        import cupy
+        x, y = cupy.asarray(x), cupy.asarray(y)
+
+    def step():
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        model.backward(criterion.backward())
+        opt.step()
+        return loss
+    try:
+        step()
+    except Exception as exc:  # an op the layers need is not merged yet
+        return f"pykernels step failed: {type(exc).__name__}: {exc}"
+    return step
+
+
+def torch_step(batch: int, device: str = "cpu"):
+    """The same step in PyTorch, or a str saying why not."""
+    try:
+        import torch
+    except ImportError as exc:
+        return f"torch is not installed ({exc})"
+    if device == "cuda" and not torch.cuda.is_available():
+        return "PyTorch has no CUDA device"
+    from .._backends import get_num_threads
+    torch.set_num_threads(get_num_threads())
+    torch.manual_seed(0)
+    nn = torch.nn
+    layers = []
+    for i, (fin, fout) in enumerate(zip(LAYERS[:-1], LAYERS[1:])):
+        layers.append(nn.Linear(fin, fout))
+        if i < len(LAYERS) - 2:
+            layers += [nn.BatchNorm1d(fout), nn.ReLU(), nn.Dropout(DROPOUT)]
+    model = nn.Sequential(*layers).to(device).train()
+    criterion = nn.CrossEntropyLoss()
+    opt = torch.optim.Adam(model.parameters(), lr=LR)
+    xh, yh = _batch(batch)
+    x, y = torch.from_numpy(xh).to(device), torch.from_numpy(yh).to(device)
+
+    def step():
+        opt.zero_grad()
+        loss = criterion(model(x), y)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+STEPS = {"pykernels": pykernels_step, "torch": torch_step}
+
+
+def run_train_step(batch: int, device: str, *, repeat: int = 7, min_time: float = 0.05) -> dict:
+    """Median seconds per step for pykernels and PyTorch; a JSON-ready row."""
+    from .runner import device_unavailable, time_impl
+    row = {"op": "train step", "shape": f"batch {batch}", "kind": "step", "device": device,
+           "unit": "ms/step", "model": MODEL, "results": {}, "skipped": {}, "notes": {}}
+    why = device_unavailable(device)
+    for impl, make in STEPS.items():
+        try:
+            fn = why if (why and impl == "pykernels") else make(batch, device)
+        except Exception as exc:
+            fn = f"setup failed: {type(exc).__name__}: {exc}"
+        if isinstance(fn, str):
+            row["skipped"][impl] = fn
+            continue
+        t = time_impl(fn, impl, device, repeat=repeat, min_time=min_time, warmup=3)
+        row["results"][impl] = {"median_s": t.median, "iqr_s": t.iqr, "repeats": t.repeats,
+                                "number": t.number, "rate": t.median * 1e3}
+    return row
