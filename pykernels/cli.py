@@ -51,8 +51,13 @@ def _add_bench(sub) -> None:
                        help="timed repeats per measurement (default 5 quick, 9 full)")
     bench.add_argument("--threads", type=int, default=None,
                        help="CPU threads for pykernels and PyTorch (default: pykernels' setting)")
+    bench.add_argument("--baselines", default="numpy,torch,cupy", metavar="NAMES",
+                       help="comma-separated baselines to run (default numpy,torch,cupy)")
     bench.add_argument("--no-train", action="store_true",
                        help="leave out the end-to-end training step")
+    bench.add_argument("--from-json", default=None, metavar="FILE",
+                       help="only render the table and files from a JSON saved by "
+                            "pytest benchmarks/ --benchmark-json=FILE")
     bench.set_defaults(func=_bench)
 
 

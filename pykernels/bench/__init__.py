@@ -48,7 +48,8 @@ def _devices(device: str):
 
 def run(*, quick: bool = False, device: str = "all", out: str | None = "bench-results",
         filter: str | None = None, repeat: int | None = None, train: bool = True,
-        threads: int | None = None, command: str = "", log=print) -> dict:
+        threads: int | None = None, baselines=("numpy", "torch", "cupy"), command: str = "",
+        log=print) -> dict:
     """Run the suite; returns the results dict (also written to `out` unless None).
     `threads` sets pykernels' and PyTorch's CPU threads (default: pykernels' current)."""
     t_start = time.perf_counter()
@@ -63,38 +64,46 @@ def run(*, quick: bool = False, device: str = "all", out: str | None = "bench-re
             log("threadpoolctl is not installed: NumPy's BLAS keeps its own thread count")
     try:
         return _run(quick=quick, device=device, out=out, filter=filter, repeat=repeat,
-                    train=train, command=command, log=log, t_start=t_start)
+                    train=train, baselines=tuple(baselines), command=command, log=log,
+                    t_start=t_start)
     finally:
         if limiter is not None:
             limiter.restore_original_limits()
 
 
-def _run(*, quick, device, out, filter, repeat, train, command, log, t_start) -> dict:
+def _run(*, quick, device, out, filter, repeat, train, baselines, command, log,
+         t_start) -> dict:
     settings = dict(SETTINGS[bool(quick)])
     if repeat is not None:
         settings["repeat"] = int(repeat)
     devices, skipped_devices = _devices(device)
     for d, why in skipped_devices.items():
         log(f"{d}: skipped ({why})")
-    try:
-        torch_threads()
-    except ImportError:
-        pass
+    unknown = set(baselines) - {"numpy", "torch", "cupy"}
+    if unknown:
+        raise ValueError(f"unknown baselines {sorted(unknown)}: choose from numpy, torch, cupy")
+    if "torch" in baselines:
+        try:
+            torch_threads()
+        except ImportError:
+            pass
     results = {"schema": 1, "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
                "machine": machine_info(),
                "settings": {"quick": bool(quick), "devices": devices, "filter": filter,
+                            "baselines": list(baselines),
                             "command": command, **settings},
                "skipped_devices": skipped_devices}
     log(f"measuring ceilings on {', '.join(devices)} ...")
     results["ceilings"] = measure_ceilings(devices, quick=quick, log=log)
     cases = select_cases(quick=quick, filter=filter)
-    rows = run_cases(cases, devices, log=log, **settings)
+    rows = run_cases(cases, devices, log=log, baselines=baselines, **settings)
     if train and (not filter or any(k.strip() and k.strip().lower() in "train step"
                                     for k in filter.split(","))):
         for d in devices:
             for batch in TRAIN_BATCHES:
                 t0 = time.perf_counter()
                 row = run_train_step(batch, d, repeat=settings["repeat"],
+                                     torch="torch" in baselines,
                                      min_time=max(settings["min_time"], 0.05))
                 rows.append(row)
                 parts = [f"{k} {v['median_s'] * 1e3:.2f} ms" for k, v in row["results"].items()]
@@ -121,12 +130,31 @@ def _run(*, quick, device, out, filter, repeat, train, command, log, t_start) ->
     return results
 
 
+def render(json_path: str, out: str, log=print) -> dict:
+    """Table and files from a pytest-benchmark JSON saved by benchmarks/."""
+    import json
+    from .report import from_pytest_benchmark
+    with open(json_path) as f:
+        results = from_pytest_benchmark(json.load(f))
+    log(format_table(results))
+    paths = write_all(results, out)
+    for msg in paths.pop("messages", []):
+        log(msg)
+    log("\nwrote " + ", ".join(paths.values()))
+    return results
+
+
 def main_bench(args) -> int:
     """The `pykernels bench` subcommand."""
+    if args.from_json:
+        render(args.from_json, args.out)
+        return 0
     command = "pykernels " + " ".join(sys.argv[1:]) if sys.argv[1:] else "pykernels bench"
     try:
         run(quick=args.quick, device=args.device, out=args.out, filter=args.filter,
-            repeat=args.repeat, train=not args.no_train, threads=args.threads, command=command,
+            repeat=args.repeat, train=not args.no_train, threads=args.threads,
+            baselines=[b.strip() for b in args.baselines.split(",") if b.strip()],
+            command=command,
             log=lambda s: print(s, flush=True))
     except ValueError as exc:
         print(f"pykernels bench: {exc}", file=sys.stderr)

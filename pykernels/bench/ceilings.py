@@ -3,8 +3,9 @@
     cpu_fma     GFLOP/s: pykernels._cpu.peak_fma_gflops (a register-only FMA
                 loop on every thread) when the build has it; otherwise a large
                 NumPy float32 matmul, which is a lower bound on the peak.
-    cpu_copy    GB/s: a large array copy (bytes read + bytes written), split
-                over the CPU threads; the best of single- and multi-threaded.
+    cpu_copy    GB/s: an array copy (bytes read + bytes written) of 64 MiB, the
+                size of the large memory-bound cases' arrays, split over the
+                CPU threads; the best of single- and multi-threaded.
     gpu_copy    GB/s: a device-to-device copy of a large CuPy array.
     gpu_matmul  GFLOP/s: cupy.matmul of large float32 matrices.
 
@@ -59,7 +60,7 @@ def cpu_fma_peak(*, repeat: int = 5, quick: bool = False) -> dict:
             "note": "lower bound: this build has no pykernels._cpu.peak_fma_gflops"}
 
 
-def cpu_copy_bandwidth(*, mib: int = 256, repeat: int = 5) -> dict:
+def cpu_copy_bandwidth(*, mib: int = 64, repeat: int = 7) -> dict:
     """Large-array copy, bytes read + bytes written; NumPy releases the GIL
     while copying, so chunks copied from a thread pool run in parallel."""
     n = mib * (1 << 20) // 4
@@ -121,7 +122,7 @@ def measure_ceilings(devices=("cpu",), *, quick: bool = False, log=None) -> dict
     jobs = []
     if "cpu" in devices:
         jobs += [("cpu_fma", lambda: cpu_fma_peak(quick=quick)),
-                 ("cpu_copy", lambda: cpu_copy_bandwidth(mib=128 if quick else 256))]
+                 ("cpu_copy", lambda: cpu_copy_bandwidth(repeat=5 if quick else 9))]
     if "cuda" in devices:
         jobs += [("gpu_copy", lambda: gpu_copy_bandwidth(mib=512 if quick else 1024)),
                  ("gpu_matmul", lambda: gpu_matmul_throughput(n=4096 if quick else 8192))]

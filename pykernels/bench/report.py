@@ -63,11 +63,26 @@ def machine_info() -> dict:
     except Exception as exc:  # pragma: no cover - the CPU module always loads when installed
         info["backends_error"] = str(exc)
     for name in ("torch", "cupy", "matplotlib"):
-        try:
-            info[name] = __import__(name).__version__
-        except ImportError:
-            info[name] = None
+        info[name] = _version(name)
     return info
+
+
+def _version(module: str):
+    """Installed version of a library without importing it (importing PyTorch
+    takes seconds); None when absent."""
+    import sys
+    from importlib import metadata
+    mod = sys.modules.get(module)
+    if mod is not None and hasattr(mod, "__version__"):
+        return mod.__version__
+    names = [module] + ([f"cupy-cuda{v}" for v in ("13x", "12x", "11x")] if module == "cupy"
+                        else [])
+    for dist in names:
+        try:
+            return metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            continue
+    return None
 
 
 def _cpu_model() -> str:
@@ -261,6 +276,43 @@ def write_png(results: dict, path) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return None
+
+
+def from_pytest_benchmark(data: dict) -> dict:
+    """Results (as `run` makes them) from a pytest-benchmark JSON file saved by
+    the benchmarks/ suite: its extra_info says which case and implementation
+    each benchmark is, and the suite stores the ceilings beside them."""
+    rows = OrderedDict()
+    for b in data.get("benchmarks", []):
+        info = b.get("extra_info", {})
+        if "impl" not in info or "op" not in info or info.get("op", "").startswith(
+                ("cpu_", "gpu_")):
+            continue
+        kind = info.get("kind", "memory")
+        key = (info["op"], info.get("shape", ""), info.get("device", "cpu"))
+        row = rows.setdefault(key, {
+            "op": key[0], "shape": key[1], "device": key[2], "kind": kind,
+            "unit": {"gemm": "GFLOP/s", "memory": "GB/s"}.get(kind, "ms/step"),
+            "flops": info.get("flops", 0.0), "bytes": info.get("bytes", 0.0),
+            "results": {}, "skipped": {}, "notes": {}})
+        if "model" in info:
+            row["model"] = info["model"]
+        st = b["stats"]
+        median = st["median"]
+        work = row["flops"] if kind == "gemm" else row["bytes"]
+        row["results"][info["impl"]] = {
+            "median_s": median, "iqr_s": st.get("iqr", 0.0), "repeats": st.get("rounds"),
+            "number": st.get("iterations", 1),
+            "rate": median * 1e3 if kind == "step" else work / median / 1e9}
+    extra = data.get("pykernels", {})
+    devices = sorted({r["device"] for r in rows.values()})
+    results = {"schema": 1, "created": data.get("datetime", ""),
+               "machine": extra.get("machine", {}), "ceilings": extra.get("ceilings", {}),
+               "settings": {"command": "pytest benchmarks/ --benchmark-only "
+                                       "(converted from its JSON)",
+                            "repeat": "pytest-benchmark rounds", "devices": devices},
+               "rows": list(rows.values())}
+    return annotate(results)
 
 
 def write_all(results: dict, out_dir) -> dict:

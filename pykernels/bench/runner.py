@@ -193,12 +193,14 @@ def run_case(case, device: str, *, repeat: int = 7, min_time: float = 0.02, seed
     return row
 
 
-def run_cases(cases, devices, *, repeat: int = 7, min_time: float = 0.02, log=print) -> list:
+def run_cases(cases, devices, *, repeat: int = 7, min_time: float = 0.02, log=print,
+              baselines=BASELINES) -> list:
     rows = []
     todo = [(c, d) for d in devices for c in cases]
     for i, (case, device) in enumerate(todo, 1):
         t0 = time.perf_counter()
-        row = run_case(case, device, repeat=repeat, min_time=min_time)
+        impls = [i for i in IMPLS[device] if i == "pykernels" or i in baselines]
+        row = run_case(case, device, repeat=repeat, min_time=min_time, impls=impls)
         rows.append(row)
         if log:
             log(f"[{i}/{len(todo)}] {progress_line(row)} ({time.perf_counter() - t0:.1f} s)")

@@ -103,13 +103,17 @@ def torch_step(batch: int, device: str = "cpu"):
 STEPS = {"pykernels": pykernels_step, "torch": torch_step}
 
 
-def run_train_step(batch: int, device: str, *, repeat: int = 7, min_time: float = 0.05) -> dict:
+def run_train_step(batch: int, device: str, *, repeat: int = 7, min_time: float = 0.05,
+                   warmup: int = 3, torch: bool = True) -> dict:
     """Median seconds per step for pykernels and PyTorch; a JSON-ready row."""
     from .runner import device_unavailable, time_impl
     row = {"op": "train step", "shape": f"batch {batch}", "kind": "step", "device": device,
            "unit": "ms/step", "model": MODEL, "results": {}, "skipped": {}, "notes": {}}
     why = device_unavailable(device)
     for impl, make in STEPS.items():
+        if impl == "torch" and not torch:
+            row["skipped"][impl] = "not asked for (--baselines)"
+            continue
         try:
             fn = why if (why and impl == "pykernels") else make(batch, device)
         except Exception as exc:
@@ -117,7 +121,7 @@ def run_train_step(batch: int, device: str, *, repeat: int = 7, min_time: float 
         if isinstance(fn, str):
             row["skipped"][impl] = fn
             continue
-        t = time_impl(fn, impl, device, repeat=repeat, min_time=min_time, warmup=3)
+        t = time_impl(fn, impl, device, repeat=repeat, min_time=min_time, warmup=warmup)
         row["results"][impl] = {"median_s": t.median, "iqr_s": t.iqr, "repeats": t.repeats,
                                 "number": t.number, "rate": t.median * 1e3}
     return row
