@@ -271,7 +271,7 @@ def write_png(results: dict, path) -> str | None:
         ax.legend(loc="lower right", fontsize=8)
         m = results.get("machine", {})
         ax.set_title(f"pykernels vs baselines - {m.get('cpu', '')}, "
-                     f"{m.get('threads', '?')} threads", fontsize=10)
+                     f"threads: {m.get('threads', '?')}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
