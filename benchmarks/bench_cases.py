@@ -3,9 +3,9 @@ MLP-training and large memory-bound shapes), run by pykernels and by each
 baseline: NumPy on the CPU, PyTorch on CPU and GPU, CuPy on the GPU.
 
 Per test: one case, one device, one implementation; pykernels is first
-checked against NumPy (a benchmark of a wrong result fails). Results of one
-case on one device share a benchmark group, and extra_info holds the op,
-shape, implementation, GB/s or GFLOP/s and % of the ceiling.
+checked against NumPy (CuPy on the GPU): a benchmark of a wrong result fails.
+Results of one case on one device share a benchmark group, and extra_info
+holds the op, shape, implementation, GB/s or GFLOP/s and % of the ceiling.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import pytest
 
 from pykernels.bench.cases import all_cases
 from conftest import Backend
-from pykernels.bench.runner import IMPLS, agree, build, device_unavailable
+from pykernels.bench.runner import IMPLS, REFERENCE, agree, build, device_unavailable
 
 CASES = all_cases()
 
@@ -45,11 +45,11 @@ def bench_case(case, target, benchmark, record, baseline):
     fn = build(case, impl, device, host)
     if isinstance(fn, str):
         pytest.skip(f"{impl} on {device}: {fn}")
-    if impl == "pykernels" and case.check and device == "cpu" and case.xp is not None:
-        ref = build(case, "numpy", "cpu", host)
+    if impl == "pykernels" and case.check and case.xp is not None:
+        ref = build(case, REFERENCE[device], device, host)
         if not isinstance(ref, str):
             diff = agree(fn(), ref())
-            assert diff is None, f"pykernels differs from NumPy: {diff}"
+            assert diff is None, f"pykernels differs from {REFERENCE[device]}: {diff}"
     benchmark.group = f"{case.op} [{case.shape}] {device}"
     benchmark(backend.sync(fn))
     work = {"flops": case.flops} if case.kind == "gemm" else {"bytes": case.bytes}

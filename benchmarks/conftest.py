@@ -61,9 +61,9 @@ class Backend:
             return fn
         import cupy
 
-        def synced():
+        def synced():  # the whole device: PyTorch may queue on a stream of its own
             out = fn()
-            cupy.cuda.get_current_stream().synchronize()
+            cupy.cuda.runtime.deviceSynchronize()
             return out
         return synced
 

@@ -567,14 +567,14 @@ def all_cases() -> list:
     ]
     for name in ("relu", "gelu", "silu", "sigmoid", "tanh"):
         cases += _activation_cases(name, TRAIN, quick_fwd=name == "relu")
-        cases += _activation_cases(name, LARGE, quick_fwd=name in ("relu", "gelu"),
+        cases += _activation_cases(name, LARGE, quick_fwd=name == "gelu",
                                    quick_bwd=name == "relu")
     cases += _softmax_cases((1024, 1000)) + _softmax_cases(LARGE, quick=True)
     cases += [_cross_entropy_case(128, 10, quick=True), _cross_entropy_case(1024, 1000),
               _cross_entropy_case(4096, 4096, quick=True), _mse_case(LARGE)]
     cases += _batch_norm_cases(TRAIN, quick_fwd=True, quick_bwd=True)
     cases += _batch_norm_cases(TRAIN_BIG)
-    cases += _batch_norm_cases(LARGE, quick_fwd=True, quick_bwd=True)
+    cases += _batch_norm_cases(LARGE, quick_bwd=True)
     cases += _dropout_cases(TRAIN) + _dropout_cases(LARGE, quick=True)
     cases += [_adam_case(MLP_PARAM_SHAPES, mlp, quick=True),
               _adam_case(large_params, "4 x 4096x1024", quick=True),

@@ -18,6 +18,7 @@ from .timing import gpu_events, measure
 
 IMPLS = {"cpu": ("pykernels", "numpy", "torch"), "cuda": ("pykernels", "torch", "cupy")}
 BASELINES = ("numpy", "torch", "cupy")
+REFERENCE = {"cpu": "numpy", "cuda": "cupy"}  # what pykernels is checked against before timing
 
 
 def _try_import(name):
@@ -177,9 +178,10 @@ def run_case(case, device: str, *, repeat: int = 7, min_time: float = 0.02, seed
             row["skipped"][impl] = fn
         else:
             fns[impl] = fn
-    if case.check and "pykernels" in fns and device == "cpu" and "numpy" in fns:
+    ref = REFERENCE[device]
+    if case.check and "pykernels" in fns and ref in fns:
         try:
-            row["check"] = agree(fns["pykernels"](), fns["numpy"]()) or "ok"
+            row["check"] = agree(fns["pykernels"](), fns[ref]()) or "ok"
         except Exception as exc:
             row["check"] = f"{type(exc).__name__}: {exc}"
     for impl, fn in fns.items():
