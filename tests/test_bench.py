@@ -207,6 +207,19 @@ def test_train_step_row(monkeypatch):
     assert calls and set(calls) == {8}
 
 
+def test_train_step_phases(monkeypatch):
+    from pykernels.bench import train_step
+    calls = []
+    step = train_step.Step([("a", lambda: calls.append("a")), ("b", lambda: calls.append("b"))])
+    monkeypatch.setattr(train_step, "STEPS", {"pykernels": lambda batch, device: step})
+    row = run_train_step(4, "cpu", repeat=2, min_time=0.0, warmup=1)
+    phases = row["results"]["pykernels"]["phases_ms"]
+    assert list(phases) == ["a", "b"] and all(v >= 0 for v in phases.values())
+    assert calls[:4] == ["a", "b", "a", "b"]
+    md = report.to_markdown(report.annotate({"rows": [row]}))
+    assert "Where the time goes: pykernels, cpu, batch 4" in md and "| a |" in md
+
+
 def test_train_step_pykernels_builds_or_says_why():
     from pykernels.bench.train_step import pykernels_step
     step = pykernels_step(4)

@@ -211,6 +211,16 @@ def to_markdown(results: dict) -> str:
             lines.append(f"| {r['device']} | {r['shape'].replace('batch ', '')} | "
                          f"{_cell(r, 'pykernels')} | {_cell(r, 'torch')} | "
                          f"{_ratio(r.get('ratios', {}).get('torch'))} |")
+    for r in steps:
+        for impl in ("pykernels", "torch"):
+            phases = r["results"].get(impl, {}).get("phases_ms")
+            if phases:
+                total = sum(phases.values()) or 1.0
+                lines += ["", f"Where the time goes: {IMPL_COLUMNS[impl]}, {r['device']}, "
+                              f"{r['shape']} (median ms per phase, device synchronised "
+                              "after each)", "", "| phase | ms | share |", "|---|---:|---:|"]
+                lines += [f"| {name} | {ms:.3f} | {100 * ms / total:.0f}% |"
+                          for name, ms in phases.items()]
     ceil = _ceiling_lines(results)
     if ceil:
         lines += ["", "## Ceilings (measured in the same run)", ""] + [f"- {c}" for c in ceil]
