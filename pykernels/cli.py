@@ -56,8 +56,11 @@ def _add_bench(sub) -> None:
     bench.add_argument("--no-train", action="store_true",
                        help="leave out the end-to-end training step")
     bench.add_argument("--from-json", default=None, metavar="FILE",
-                       help="only render the table and files from a JSON saved by "
-                            "pytest benchmarks/ --benchmark-json=FILE")
+                       help="run nothing: render the table and files from a saved "
+                            "results.json, or from pytest benchmarks/ --benchmark-json=FILE")
+    bench.add_argument("--readme", default=None, metavar="PATH",
+                       help="also put the results between the bench-results markers of "
+                            "this README")
     bench.set_defaults(func=_bench)
 
 

@@ -258,3 +258,25 @@ def test_cli_bench_explicit_cuda_without_device(capsys):
         pytest.skip("a CUDA device is present")
     assert cli.main(["bench", "--device", "cuda", "--out", "unused"]) == 2
     assert "cannot benchmark on cuda" in capsys.readouterr().err
+
+
+def test_update_readme_between_markers(tmp_path):
+    readme = tmp_path / "README.md"
+    readme.write_text("# x\n\n### Results\n\n<!-- bench-results:start -->\nold\n"
+                      "<!-- bench-results:end -->\n\nafter\n")
+    report.update_readme(_fake_results(), readme)
+    text = readme.read_text()
+    assert "old" not in text and text.endswith("<!-- bench-results:end -->\n\nafter\n")
+    assert "#### End-to-end training step" in text and "# pykernels benchmark" not in text
+    assert "| matmul | 64x64 @ 64x64 | cpu |" in text
+    (tmp_path / "bad.md").write_text("no markers")
+    with pytest.raises(ValueError, match="markers"):
+        report.update_readme(_fake_results(), tmp_path / "bad.md")
+
+
+def test_render_from_saved_results_json(tmp_path, capsys):
+    paths = report.write_all(_fake_results(), tmp_path / "a")
+    assert cli.main(["bench", "--from-json", paths["json"], "--out", str(tmp_path / "b")]) == 0
+    assert "matmul" in capsys.readouterr().out
+    assert (tmp_path / "b" / "results.md").read_text() == \
+        (tmp_path / "a" / "results.md").read_text()

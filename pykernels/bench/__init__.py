@@ -130,28 +130,34 @@ def _run(*, quick, device, out, filter, repeat, train, baselines, command, log,
     return results
 
 
-def render(json_path: str, out: str, log=print) -> dict:
-    """Table and files from a pytest-benchmark JSON saved by benchmarks/."""
+def render(json_path: str, out: str | None, log=print) -> dict:
+    """Table and files from a saved JSON: results.json of `pykernels bench`
+    or the pytest-benchmark JSON of benchmarks/."""
     import json
-    from .report import from_pytest_benchmark
+    from .report import load_results
     with open(json_path) as f:
-        results = from_pytest_benchmark(json.load(f))
+        results = load_results(json.load(f))
     log(format_table(results))
-    paths = write_all(results, out)
-    for msg in paths.pop("messages", []):
-        log(msg)
-    log("\nwrote " + ", ".join(paths.values()))
+    if out is not None:
+        paths = write_all(results, out)
+        for msg in paths.pop("messages", []):
+            log(msg)
+        log("\nwrote " + ", ".join(paths.values()))
     return results
 
 
 def main_bench(args) -> int:
     """The `pykernels bench` subcommand."""
+    from .report import update_readme
     if args.from_json:
-        render(args.from_json, args.out)
+        results = render(args.from_json, args.out)
+        if args.readme:
+            update_readme(results, args.readme)
+            print(f"updated the results in {args.readme}")
         return 0
     command = "pykernels " + " ".join(sys.argv[1:]) if sys.argv[1:] else "pykernels bench"
     try:
-        run(quick=args.quick, device=args.device, out=args.out, filter=args.filter,
+        results = run(quick=args.quick, device=args.device, out=args.out, filter=args.filter,
             repeat=args.repeat, train=not args.no_train, threads=args.threads,
             baselines=[b.strip() for b in args.baselines.split(",") if b.strip()],
             command=command,
@@ -159,4 +165,7 @@ def main_bench(args) -> int:
     except ValueError as exc:
         print(f"pykernels bench: {exc}", file=sys.stderr)
         return 2
+    if args.readme:
+        update_readme(results, args.readme)
+        print(f"updated the results in {args.readme}")
     return 0

@@ -181,9 +181,12 @@ def _failed_checks(results: dict) -> list:
             for r in results.get("rows", []) if r.get("check") not in (None, "ok")]
 
 
-def to_markdown(results: dict) -> str:
+def to_markdown(results: dict, *, level: int = 1) -> str:
+    """results.md; `level` is the heading level of the title (its sections one
+    deeper), level > 1 leaves the title out (for embedding under a heading)."""
     m = results.get("machine", {})
-    lines = ["# pykernels benchmark results", ""]
+    sub = "#" * (level + 1) + " "
+    lines = ["# pykernels benchmark results", ""] if level == 1 else []
     if m:
         gpus = ", ".join(m.get("gpus") or []) or "none"
         lines += [f"Machine: {m.get('cpu')} ({m.get('logical_cpus')} logical CPUs, "
@@ -203,7 +206,7 @@ def to_markdown(results: dict) -> str:
     lines += ["| " + " | ".join(r) + " |" for r in table_rows(results)]
     steps = [r for r in results.get("rows", []) if r["kind"] == "step"]
     if steps:
-        lines += ["", "## End-to-end training step", ""]
+        lines += ["", sub + "End-to-end training step", ""]
         model = steps[0].get("model", "")
         lines += [f"{model}; time per step (zero_grad, forward, loss, backward, optimizer).", "",
                   "| device | batch | pykernels | PyTorch | pykernels speedup |", "|---|---|---:|---:|---:|"]
@@ -223,13 +226,13 @@ def to_markdown(results: dict) -> str:
                           for name, ms in phases.items()]
     ceil = _ceiling_lines(results)
     if ceil:
-        lines += ["", "## Ceilings (measured in the same run)", ""] + [f"- {c}" for c in ceil]
+        lines += ["", sub + "Ceilings (measured in the same run)", ""] + [f"- {c}" for c in ceil]
     bad = _failed_checks(results)
     if bad:
-        lines += ["", "## pykernels results that differ from NumPy", ""] + [f"- {b}" for b in bad]
+        lines += ["", sub + "pykernels results that differ from NumPy", ""] + [f"- {b}" for b in bad]
     skipped = skipped_summary(results)
     if skipped:
-        lines += ["", "## Not run", ""] + [f"- {s}" for s in skipped]
+        lines += ["", sub + "Not run", ""] + [f"- {s}" for s in skipped]
     return "\n".join(lines) + "\n"
 
 
@@ -286,6 +289,32 @@ def write_png(results: dict, path) -> str | None:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return None
+
+
+README_START = "<!-- bench-results:start -->"
+README_END = "<!-- bench-results:end -->"
+
+
+def update_readme(results: dict, path) -> None:
+    """Replace what lies between the bench-results markers of a README with
+    these results (sections under the README's own "### Results" heading)."""
+    with open(path) as f:
+        text = f.read()
+    if README_START not in text or README_END not in text:
+        raise ValueError(f"{path} has no {README_START} ... {README_END} markers")
+    head, rest = text.split(README_START, 1)
+    _, tail = rest.split(README_END, 1)
+    body = to_markdown(annotate(results), level=3).strip()
+    with open(path, "w") as f:
+        f.write(f"{head}{README_START}\n{body}\n{README_END}{tail}")
+
+
+def load_results(data: dict) -> dict:
+    """Results from either JSON this package writes: results.json of
+    `pykernels bench`, or pytest-benchmark's JSON of benchmarks/."""
+    if "rows" in data:
+        return annotate(data)
+    return from_pytest_benchmark(data)
 
 
 def from_pytest_benchmark(data: dict) -> dict:
