@@ -239,7 +239,8 @@ def _activation_cases(name, shape, quick_fwd=False, quick_bwd=False):
         Case(op=f"{name} backward", shape=_label(shape), kind="memory", make_inputs=inputs,
              pk=lambda d: (lambda: _pk().ops.activation_backward(name, d["gy"], d["x"])),
              xp=xp_backward, torch=t_backward, bytes=3.0 * F32 * n,
-             requires=("activation_backward",), quick=quick_bwd, notes=notes),
+             requires=("activation_backward",), quick=quick_bwd,
+             notes={**notes, "torch": "the aten *_backward kernel autograd runs"}),
     ]
 
 
@@ -409,11 +410,12 @@ def _batch_norm_cases(shape, quick_fwd=False, quick_bwd=False):
     return [
         Case(op="batch_norm (train)", shape=_label(shape), kind="memory",
              make_inputs=_bn_inputs(shape), pk=pk_fwd, xp=_bn_forward_xp, torch=t_fwd,
-             bytes=2.0 * F32 * n, requires=("batch_norm",), quick=quick_fwd),
+             bytes=2.0 * F32 * n, requires=("batch_norm",), quick=quick_fwd,
+             notes={"torch": "aten.native_batch_norm"}),
         Case(op="batch_norm backward", shape=_label(shape), kind="memory",
              make_inputs=_bn_inputs(shape), pk=pk_bwd, xp=_bn_backward_xp, torch=t_bwd,
              bytes=3.0 * F32 * n, requires=("batch_norm", "batch_norm_backward"),
-             quick=quick_bwd),
+             quick=quick_bwd, notes={"torch": "aten.native_batch_norm_backward"}),
     ]
 
 
@@ -444,7 +446,9 @@ def _dropout_cases(shape, p=0.1, quick=False):
         Case(op="dropout", shape=_label(shape), kind="memory", make_inputs=inputs,
              pk=lambda d: (lambda: _pk().ops.dropout(d["x"], p)),
              xp=xp_fwd, torch=t_fwd, bytes=(2.0 * F32 + 1) * n, requires=("dropout",),
-             quick=quick, check=False),
+             quick=quick, check=False,
+             notes={"torch": "aten.native_dropout (bool mask)",
+                    "numpy": "Generator.random mask"}),
         Case(op="dropout backward", shape=_label(shape), kind="memory", make_inputs=inputs,
              pk=lambda d: (lambda: _pk().ops.dropout_backward(d["gy"], d["mask"], p)),
              xp=lambda xp, d: (lambda: d["gy"] * d["mask"] * scale),

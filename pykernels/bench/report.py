@@ -227,6 +227,13 @@ def to_markdown(results: dict, *, level: int = 1) -> str:
     ceil = _ceiling_lines(results)
     if ceil:
         lines += ["", sub + "Ceilings (measured in the same run)", ""] + [f"- {c}" for c in ceil]
+    notes = OrderedDict()
+    for r in results.get("rows", []):
+        for impl, note in r.get("notes", {}).items():
+            notes.setdefault((r["op"], impl, note), None)
+    if notes:
+        lines += ["", sub + "Baselines", ""]
+        lines += [f"- {op}, {IMPL_COLUMNS.get(impl, impl)}: {note}" for op, impl, note in notes]
     bad = _failed_checks(results)
     if bad:
         lines += ["", sub + "pykernels results that differ from NumPy", ""] + [f"- {b}" for b in bad]
