@@ -160,3 +160,20 @@ def pytest_benchmark_update_json(config, benchmarks, output_json):
     """Store the ceilings measured in this run and the machine next to the
     benchmarks, so the JSON alone can be turned into the report."""
     output_json["pykernels"] = {"ceilings": _CEILINGS.values, "machine": machine_info()}
+
+
+def pytest_terminal_summary(terminalreporter, config):
+    """The throughput table (GB/s, GFLOP/s, ratios, % of ceiling), which
+    pytest-benchmark's own table of times does not show."""
+    session = getattr(config, "_benchmarksession", None)
+    benches = [b for b in getattr(session, "benchmarks", []) if b]
+    if not benches:
+        return
+    from pykernels.bench.report import format_table, from_pytest_benchmark
+    data = {"benchmarks": [b.as_dict(include_data=False) for b in benches],
+            "pykernels": {"ceilings": _CEILINGS.values}}
+    results = from_pytest_benchmark(data)
+    if results["rows"]:
+        terminalreporter.write_sep("-", "throughput (pykernels speedup = baseline time / "
+                                        "pykernels time)")
+        terminalreporter.write_line(format_table(results))
