@@ -280,3 +280,20 @@ def test_render_from_saved_results_json(tmp_path, capsys):
     assert "matmul" in capsys.readouterr().out
     assert (tmp_path / "b" / "results.md").read_text() == \
         (tmp_path / "a" / "results.md").read_text()
+
+
+def test_cpu_fma_ceiling_uses_the_fma_loop_when_built(monkeypatch):
+    from pykernels import _cpu
+    from pykernels.bench import ceilings
+    runs = iter([10.0, 30.0, 20.0])
+    asked = []
+
+    def fake_peak(seconds):
+        asked.append(seconds)
+        return next(runs)
+    monkeypatch.setattr(_cpu, "peak_fma_gflops", fake_peak, raising=False)
+    c = ceilings.cpu_fma_peak(quick=True)
+    assert c["value"] == 30.0 and not c["lower_bound"] and len(asked) == 3
+    monkeypatch.setattr(_cpu, "peak_fma_gflops", None)
+    c = ceilings.cpu_fma_peak(quick=True, repeat=1)
+    assert c["lower_bound"] and "lower bound" in c["note"] and c["value"] > 0
