@@ -124,8 +124,9 @@ def _fake_results():
          "flops": 0, "bytes": 8192, "results": {"numpy": res(1e-6, 8.0)},
          "skipped": {"pykernels": "not in pk.ops yet: activation"}, "notes": {}},
         {"op": "train step", "shape": "batch 128", "kind": "step", "device": "cpu",
-         "unit": "ms/step", "model": "MLP", "results": {"pykernels": res(0.002, 2.0),
-                                                        "torch": res(0.003, 3.0)},
+         "unit": "ms/step", "model": "MLP", "target_vs_torch": 1.3,
+         "results": {"pykernels": {**res(0.002, 2.0), "phases_ms": {"fwd": 0.5, "opt": 1.5}},
+                     "torch": res(0.003, 3.0)},
          "skipped": {}, "notes": {}},
     ]
     return {"machine": {"cpu": "Test CPU", "threads": 2}, "settings": {"repeat": 5,
@@ -157,6 +158,7 @@ def test_write_all_makes_the_three_files(tmp_path):
     assert "| op | shape | device | pykernels |" in md
     assert "2.00x" in md and "1.50x" in md and "End-to-end training step" in md
     assert "not in pk.ops yet: activation" in md
+    assert "1.50x PyTorch per step (target 1.3x: met). Largest pykernels phases: opt 75%" in md
     png = (tmp_path / "out" / "results.png").read_bytes()
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and len(png) > 5000
 

@@ -176,6 +176,25 @@ def _ceiling_lines(results: dict) -> list:
     return lines
 
 
+def _step_verdict(row) -> str | None:
+    """Whether the training step meets its speedup target over PyTorch, and
+    which pykernels phases take the most time."""
+    ratio = row.get("ratios", {}).get("torch")
+    target = row.get("target_vs_torch")
+    if ratio is None or target is None:
+        return None
+    met = "met" if ratio >= target else "not met"
+    text = (f"{row['device']}, {row['shape']}: pykernels is {ratio:.2f}x PyTorch per step "
+            f"(target {target:g}x: {met}).")
+    phases = row["results"]["pykernels"].get("phases_ms")
+    if phases:
+        total = sum(phases.values()) or 1.0
+        top = sorted(phases.items(), key=lambda kv: -kv[1])[:3]
+        text += " Largest pykernels phases: " + ", ".join(
+            f"{name} {100 * ms / total:.0f}%" for name, ms in top) + "."
+    return text
+
+
 def _failed_checks(results: dict) -> list:
     return [f"{r['op']} [{r['shape']}] {r['device']}: {r['check']}"
             for r in results.get("rows", []) if r.get("check") not in (None, "ok")]
@@ -215,6 +234,10 @@ def to_markdown(results: dict, *, level: int = 1) -> str:
             lines.append(f"| {r['device']} | {r['shape'].replace('batch ', '')} | "
                          f"{_cell(r, 'pykernels')} | {_cell(r, 'torch')} | "
                          f"{_ratio(r.get('ratios', {}).get('torch'))} |")
+    for r in steps:
+        verdict = _step_verdict(r)
+        if verdict:
+            lines += ["", verdict]
     for r in steps:
         for impl in ("pykernels", "torch"):
             phases = r["results"].get(impl, {}).get("phases_ms")
@@ -345,6 +368,11 @@ def from_pytest_benchmark(data: dict) -> dict:
             "results": {}, "skipped": {}, "notes": {}})
         if "model" in info:
             row["model"] = info["model"]
+        if kind == "step" and key[2] == "cpu":
+            from .train_step import TARGETS
+            batch = int(key[1].split()[-1]) if key[1].split()[-1].isdigit() else None
+            if batch in TARGETS:
+                row["target_vs_torch"] = TARGETS[batch]
         st = b["stats"]
         median = st["median"]
         work = row["flops"] if kind == "gemm" else row["bytes"]

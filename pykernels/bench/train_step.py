@@ -21,6 +21,8 @@ LAYERS = (784, 512, 256, 10)
 DROPOUT = 0.1
 LR = 1e-3
 MODEL = "MLP 784-512-256-10, BatchNorm, ReLU, Dropout 0.1, Adam"
+# Speedup over PyTorch CPU per step that pykernels aims for, by batch size.
+TARGETS = {128: 1.3, 1024: 1.0}
 
 
 def _batch(batch: int, seed: int = 0):
@@ -193,7 +195,10 @@ def run_train_step(batch: int, device: str, *, repeat: int = 7, min_time: float 
     median time of each phase of the step; a JSON-ready row."""
     from .runner import device_unavailable, time_impl
     row = {"op": "train step", "shape": f"batch {batch}", "kind": "step", "device": device,
-           "unit": "ms/step", "model": MODEL, "results": {}, "skipped": {}, "notes": {}}
+           "unit": "ms/step", "model": MODEL, "batch": batch, "results": {}, "skipped": {},
+           "notes": {}}
+    if device == "cpu" and batch in TARGETS:
+        row["target_vs_torch"] = TARGETS[batch]
     why = device_unavailable(device)
     for impl, make in STEPS.items():
         if impl == "torch" and not torch:
