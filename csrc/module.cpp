@@ -8,6 +8,8 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_gemm_extras(py::module_& m);
+void bind_linear(py::module_& m);
 void bind_activation(py::module_& m);
 void bind_softmax(py::module_& m);
 void bind_cross_entropy(py::module_& m);
@@ -42,6 +44,8 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("openmp") = false;
 #endif
     pk::bind_matmul(m);
+    pk::bind_gemm_extras(m);
+    pk::bind_linear(m);
     pk::bind_activation(m);
     pk::bind_softmax(m);
     pk::bind_cross_entropy(m);

@@ -51,7 +51,7 @@ struct GemmKernels {
 
     const char* name;   // e.g. "sgemm_avx512_12x32"
     int mr, nr;         // register tile
-    int mc, kc, nc;     // cache blocks: A~ block MC x KC (L2), B~ block KC x NC (L3)
+    int mc, kc, nc;     // cache blocks: A~ block MC x KC, B~ block KC x NC (L2)
     int dot_mr, dot_nr; // dot kernel tile
     Ukernel ukernel;
     UkernelDirect ukernel_direct;
@@ -75,5 +75,6 @@ const GemmKernels<double>& dgemm_kernels_generic();
 // keeps the result alive). Used to measure this machine's peak.
 double fma_loop_avx512(int64_t iters);
 double fma_loop_avx2(int64_t iters);
+double fma_loop_generic(int64_t iters);
 
 }  // namespace pk

@@ -136,11 +136,19 @@ inline void ukernel_direct_rows(int64_t k, const typename VT::T* a, int64_t a_rs
     }
 }
 
-// Picks the row-count instantiation: one compiled loop per possible mr.
+// Picks the instantiation for (mr, nr): one compiled loop per possible row
+// count and per number of vectors nr needs, so narrow matrices (n = 10, say)
+// do not pay for fully masked vectors.
 template <class VT, int MR, int NV>
 inline void ukernel_direct(int64_t k, const typename VT::T* a, int64_t a_rs, int64_t a_cs,
                            const typename VT::T* b, int64_t ldb, typename VT::T* c, int64_t ldc,
                            typename VT::T alpha, typename VT::T beta, int mr, int nr) {
+    if constexpr (NV > 1) {
+        if (nr <= (NV - 1) * VT::W) {
+            ukernel_direct<VT, MR, NV - 1>(k, a, a_rs, a_cs, b, ldb, c, ldc, alpha, beta, mr, nr);
+            return;
+        }
+    }
     if constexpr (MR > 1) {
         if (mr < MR) {
             ukernel_direct<VT, MR - 1, NV>(k, a, a_rs, a_cs, b, ldb, c, ldc, alpha, beta, mr, nr);
@@ -151,7 +159,8 @@ inline void ukernel_direct(int64_t k, const typename VT::T* a, int64_t a_rs, int
 }
 
 // Dot kernel: DMR x DNR dot products of rows contiguous along k, vectorised
-// along k, each reduced across lanes once at the end. Rows/columns past
+// along k, reduced across lanes once at the end, four accumulators per
+// shuffle network (the lane sums dominate when k is a few hundred). Rows/columns past
 // (mr, nr) reuse row/column 0 (valid memory) and are not stored.
 template <class VT, int DMR, int DNR>
 inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const typename VT::T* b,
@@ -196,14 +205,19 @@ inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const ty
             for (int j = 0; j < DNR; ++j) acc[r][j] = VT::fma(av, bv[j], acc[r][j]);
         }
     }
+    static_assert(DNR % 4 == 0, "the lane sums are taken four accumulators at a time");
 #pragma GCC unroll 16
     for (int r = 0; r < DMR; ++r) {
         if (r >= mr) break;
+        T sums[DNR];
+#pragma GCC unroll 4
+        for (int j = 0; j < DNR; j += 4)
+            VT::reduce4(acc[r][j], acc[r][j + 1], acc[r][j + 2], acc[r][j + 3], sums + j);
 #pragma GCC unroll 16
         for (int j = 0; j < DNR; ++j) {
             if (j >= nr) break;
             T* cij = c + r * ldc + j;
-            const T x = alpha * VT::reduce(acc[r][j]);
+            const T x = alpha * sums[j];
             *cij = beta == T(0) ? x : x + beta * *cij;
         }
     }
@@ -215,10 +229,10 @@ inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const ty
 template <class T, int MR>
 inline void pack_a(bool trans, const T* a, int64_t lda, int64_t i0, int64_t mc, int64_t p0,
                    int64_t kc, T* __restrict dst) {
-    for (int64_t ip = 0; ip < mc; ip += MR) {
-        const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ip));
-        if (trans) {
-            // op(A) = A^T: the MR values of one k index are contiguous in A.
+    if (trans) {
+        // op(A) = A^T: the MR values of one k index are contiguous in A.
+        for (int64_t ip = 0; ip < mc; ip += MR) {
+            const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ip));
             const T* src = a + p0 * lda + i0 + ip;
             if (rows == MR) {
                 for (int64_t p = 0; p < kc; ++p) {
@@ -229,18 +243,22 @@ inline void pack_a(bool trans, const T* a, int64_t lda, int64_t i0, int64_t mc, 
                 for (int64_t p = 0; p < kc; ++p)
                     for (int r = 0; r < MR; ++r) dst[p * MR + r] = r < rows ? src[p * lda + r] : T(0);
             }
-        } else {
-            // op(A) = A: each row is contiguous along k; interleave MR rows.
-            const T* src = a + (i0 + ip) * lda + p0;
-            if (rows == MR) {
-                for (int64_t p = 0; p < kc; ++p) {
+            dst += MR * kc;
+        }
+        return;
+    }
+    for (int64_t ip = 0; ip < mc; ip += MR) {
+        const int rows = static_cast<int>(min_of<int64_t>(MR, mc - ip));
+        // op(A) = A: each row is contiguous along k; interleave MR rows.
+        const T* src = a + (i0 + ip) * lda + p0;
+        if (rows == MR) {
+            for (int64_t p = 0; p < kc; ++p) {
 #pragma GCC unroll 32
-                    for (int r = 0; r < MR; ++r) dst[p * MR + r] = src[r * lda + p];
-                }
-            } else {
-                for (int64_t p = 0; p < kc; ++p)
-                    for (int r = 0; r < MR; ++r) dst[p * MR + r] = r < rows ? src[r * lda + p] : T(0);
+                for (int r = 0; r < MR; ++r) dst[p * MR + r] = src[r * lda + p];
             }
+        } else {
+            for (int64_t p = 0; p < kc; ++p)
+                for (int r = 0; r < MR; ++r) dst[p * MR + r] = r < rows ? src[r * lda + p] : T(0);
         }
         dst += MR * kc;
     }

@@ -1,7 +1,8 @@
 // AVX2 GEMM kernels: the templates of kernel_impl.h on 256-bit vectors, and
 // this instruction set's entry of the kernel table (config.h). fp32 tile 6x16
 // and fp64 tile 6x8 (6 broadcast rows x 2 ymm = 12 accumulators of the 16 ymm
-// registers, as in BLIS's Haswell kernels). Compiled with -mavx2 -mfma.
+// registers, as in BLIS's Haswell kernels); B~ blocks of 1 MiB for a 1+ MiB L2.
+// Compiled with -mavx2 -mfma.
 #include <immintrin.h>
 
 #include "config.h"
@@ -34,6 +35,14 @@ struct Avx2F32 {
         s = _mm_add_ss(s, _mm_movehdup_ps(s));
         return _mm_cvtss_f32(s);
     }
+    // out[0..3] = lane sums of a, b, c, d (as the AVX-512 version, two lanes).
+    static void reduce4(V a, V b, V c, V d, T* out) {
+        const V ab = _mm256_add_ps(_mm256_unpacklo_ps(a, b), _mm256_unpackhi_ps(a, b));
+        const V cd = _mm256_add_ps(_mm256_unpacklo_ps(c, d), _mm256_unpackhi_ps(c, d));
+        const V abcd = _mm256_add_ps(_mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(1, 0, 1, 0)),
+                                     _mm256_shuffle_ps(ab, cd, _MM_SHUFFLE(3, 2, 3, 2)));
+        _mm_storeu_ps(out, _mm_add_ps(_mm256_castps256_ps128(abcd), _mm256_extractf128_ps(abcd, 1)));
+    }
 };
 
 struct Avx2F64 {
@@ -58,6 +67,13 @@ struct Avx2F64 {
         __m128d s = _mm_add_pd(_mm256_castpd256_pd128(v), _mm256_extractf128_pd(v, 1));
         s = _mm_add_sd(s, _mm_unpackhi_pd(s, s));
         return _mm_cvtsd_f64(s);
+    }
+    static void reduce4(V a, V b, V c, V d, T* out) {
+        const V ab = _mm256_add_pd(_mm256_unpacklo_pd(a, b), _mm256_unpackhi_pd(a, b));
+        const V cd = _mm256_add_pd(_mm256_unpacklo_pd(c, d), _mm256_unpackhi_pd(c, d));
+        // ab = (a01, b01, a23, b23): swap the halves of the pair and add.
+        const V lo = _mm256_permute2f128_pd(ab, cd, 0x20), hi = _mm256_permute2f128_pd(ab, cd, 0x31);
+        _mm256_storeu_pd(out, _mm256_add_pd(lo, hi));
     }
 };
 
@@ -112,7 +128,7 @@ void dgemm_avx2_pack_b(bool trans, const double* b, int64_t ldb, int64_t p0, int
 const GemmKernels<float>& sgemm_kernels_avx2() {
     static const GemmKernels<float> k{"sgemm_avx2_6x16",
                                       kMR, kNV * 8,
-                                      /*mc=*/168, /*kc=*/256, /*nc=*/4080,
+                                      /*mc=*/168, /*kc=*/256, /*nc=*/1024,
                                       3, 4,
                                       sgemm_avx2_6x16, sgemm_avx2_6x16_direct,
                                       sgemm_avx2_dot_3x4, sgemm_avx2_pack_a, sgemm_avx2_pack_b};
@@ -122,7 +138,7 @@ const GemmKernels<float>& sgemm_kernels_avx2() {
 const GemmKernels<double>& dgemm_kernels_avx2() {
     static const GemmKernels<double> k{"dgemm_avx2_6x8",
                                        kMR, kNV * 4,
-                                       /*mc=*/72, /*kc=*/256, /*nc=*/4080,
+                                       /*mc=*/72, /*kc=*/256, /*nc=*/512,
                                        3, 4,
                                        dgemm_avx2_6x8, dgemm_avx2_6x8_direct,
                                        dgemm_avx2_dot_3x4, dgemm_avx2_pack_a, dgemm_avx2_pack_b};

@@ -28,6 +28,12 @@ struct Scalar {
     }
     static M mask(int64_t n) { return n > 0; }
     static T reduce(V v) { return v; }
+    static void reduce4(V a, V b, V c, V d, T* out) {
+        out[0] = a;
+        out[1] = b;
+        out[2] = c;
+        out[3] = d;
+    }
 };
 
 constexpr int kMR = 4, kNR = 8;
@@ -62,7 +68,7 @@ template <class T>
 GemmKernels<T> generic_table(const char* name) {
     return GemmKernels<T>{name,
                           kMR, kNR,
-                          /*mc=*/128, /*kc=*/256, /*nc=*/2048,
+                          /*mc=*/128, /*kc=*/256, /*nc=*/1024,
                           2, 4,
                           gemm_generic_4x8<T>, gemm_generic_4x8_direct<T>,
                           gemm_generic_dot_2x4<T>, gemm_generic_pack_a<T>, gemm_generic_pack_b<T>};
@@ -79,5 +85,7 @@ const GemmKernels<double>& dgemm_kernels_generic() {
     static const GemmKernels<double> k = generic_table<double>("dgemm_generic_4x8");
     return k;
 }
+
+double fma_loop_generic(int64_t iters) { return fma_loop<Scalar<float>, 8>(iters); }
 
 }  // namespace pk

@@ -5,6 +5,7 @@ returns results of the same kind."""
 from .activation import activation, activation_backward
 from .batch_norm import BatchNormContext, batch_norm, batch_norm_backward
 from .dropout import dropout, dropout_backward, dropout_mask
+from .linear import linear, linear_backward
 from .losses import cross_entropy, hinge_loss, l1_loss, mse_loss, nll_loss
 from .matmul import matmul
 from .optim import adagrad_step, adam_step, clip_grad_norm, global_norm, rmsprop_step, sgd_step
@@ -26,6 +27,8 @@ __all__ = [
     "global_norm",
     "hinge_loss",
     "l1_loss",
+    "linear",
+    "linear_backward",
     "log_softmax",
     "log_softmax_backward",
     "matmul",

@@ -55,6 +55,11 @@ class Backend:
 
 def select(*named_arrays, device: str | None = None) -> Backend:
     """The backend for arrays given as (name, array) pairs; None entries are skipped."""
+    if device is None or device == "cpu":
+        # Fast path for the common case, all NumPy: ops on small training
+        # shapes take microseconds, so dispatch must not cost more.
+        if all(a is None or type(a) is np.ndarray for _, a in named_arrays):
+            return _cpu_backend()
     if device is not None and device not in DEVICES:
         raise ValueError(f"argument 'device' must be one of {DEVICES}, got {device!r}")
     present = [(n, a) for n, a in named_arrays if a is not None]
@@ -72,6 +77,16 @@ def select(*named_arrays, device: str | None = None) -> Backend:
         raise TypeError(
             f"argument '{on_gpu[0]}' is a CUDA array, but device={device!r} takes NumPy arrays")
     return Backend(device, module(device))
+
+
+_CPU_BACKEND = None
+
+
+def _cpu_backend() -> Backend:
+    global _CPU_BACKEND
+    if _CPU_BACKEND is None:
+        _CPU_BACKEND = Backend("cpu", module("cpu"))
+    return _CPU_BACKEND
 
 
 def result_dtype(x, default=np.float32):

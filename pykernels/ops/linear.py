@@ -1,0 +1,86 @@
+"""Linear layer with a fused activation and its gradients:
+
+    y = act(x @ weight.T + bias)          torch.nn.functional.linear + activation
+    g = grad_y * act'(z)                  z = x @ weight.T + bias
+    grad_x = g @ weight,  grad_weight = g.T @ x,  grad_bias = g.sum(0)
+
+The forward is one GEMM whose epilogue adds the bias and applies the
+activation while each block of the output is still in cache; the backward
+applies the derivative once and takes grad_bias inside the grad_weight GEMM.
+weight is (out_features, in_features); x is (..., in_features). Activation
+names and parameters are those of pk.ops.activation (prelu excepted: apply it
+separately). The derivative is computed from y for the activations whose
+derivative is a function of the output (relu, sigmoid, tanh, ...); the others
+(gelu, silu, softplus, mish, ...) need z: keep it with
+``linear(..., return_pre_activation=True)`` and pass ``z=`` to the backward.
+"""
+
+from __future__ import annotations
+
+from ._dispatch import result_dtype, select
+from .activation import _kwargs
+
+
+def _act(activation, params):
+    name = "identity" if activation is None else activation
+    if name == "prelu":
+        raise ValueError("argument 'activation': linear cannot fuse prelu (it has a weight); "
+                         "apply pk.ops.activation('prelu', ...) to the output instead")
+    return name, _kwargs(name, params)
+
+
+def _rows(a, features):
+    """a as a 2-D (rows, features) view; the binding rejects anything else."""
+    shape = getattr(a, "shape", None)
+    if shape is None or len(shape) < 1 or len(shape) == 2:
+        return a, None
+    return a.reshape(-1, features), tuple(shape[:-1])
+
+
+def _kernel(be, name):
+    fn = getattr(be.mod, name, None)
+    if fn is None:
+        raise NotImplementedError(f"pk.ops.{name} has no {be.name} kernel in this build")
+    return fn
+
+
+def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False, device=None,
+           **act_params):
+    """``act(x @ weight.T + bias)`` (``torch.nn.functional.linear`` then the activation).
+    With return_pre_activation=True, returns ``(y, z)`` with z = x @ weight.T + bias."""
+    name, kw = _act(activation, act_params)
+    be = select(("x", x), ("weight", weight), ("bias", bias), device=device)
+    in_f = getattr(weight, "shape", (0, 0))[-1]
+    x2, lead = _rows(x, in_f)
+    shape = (getattr(x2, "shape", (0,))[0], getattr(weight, "shape", (0,))[0])
+    y = be.xp.empty(shape, dtype=result_dtype(x))
+    z = be.xp.empty(shape, dtype=result_dtype(x)) if return_pre_activation else None
+    _kernel(be, "linear")(x2, weight, bias, y, name, z, **kw, **be.launch_kwargs())
+    if lead is not None:
+        y = y.reshape(lead + (shape[1],))
+        z = z.reshape(lead + (shape[1],)) if z is not None else None
+    return (y, z) if return_pre_activation else y
+
+
+def linear_backward(grad_y, x, weight, *, y=None, z=None, activation=None, device=None,
+                    **act_params):
+    """``(grad_x, grad_weight, grad_bias)`` of ``y = act(x @ weight.T + bias)`` given
+    grad_y; the activation's derivative comes from z (any activation) or y (those whose
+    derivative is a function of the output)."""
+    name, kw = _act(activation, act_params)
+    be = select(("grad_y", grad_y), ("x", x), ("weight", weight), ("y", y), ("z", z),
+                device=device)
+    out_f, in_f = getattr(weight, "shape", (0, 0))
+    x2, lead = _rows(x, in_f)
+    g2, _ = _rows(grad_y, out_f)
+    y2 = _rows(y, out_f)[0] if y is not None else None
+    z2 = _rows(z, out_f)[0] if z is not None else None
+    dtype = result_dtype(x)
+    grad_x = be.xp.empty(getattr(x2, "shape", (0, 0)), dtype=dtype)
+    grad_weight = be.xp.empty((out_f, in_f), dtype=dtype)
+    grad_bias = be.xp.empty((out_f,), dtype=dtype)
+    _kernel(be, "linear_backward")(g2, x2, weight, grad_x, grad_weight, grad_bias, name, y2, z2,
+                                   **kw, **be.launch_kwargs())
+    if lead is not None:
+        grad_x = grad_x.reshape(lead + (in_f,))
+    return grad_x, grad_weight, grad_bias
