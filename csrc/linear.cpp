@@ -23,6 +23,7 @@
 #include "activation_kernels.h"
 #include "bind/activation_checks.h"
 #include "bind/array_view.h"
+#include "bind/linear_checks.h"
 #include "common/activation.h"
 #include "gemm/gemm.h"
 #include "gemm/gemm_epilogue.h"
@@ -193,46 +194,6 @@ std::optional<ArrayView> optional_view(py::handle obj, const char* name) {
     return host_view(obj, name, "cpu");
 }
 
-Act linear_activation(const std::string& name, const ActivationArgs& args) {
-    const Act act = activation_from_name(name);
-    if (act == Act::prelu)
-        throw py::value_error(
-            "argument 'activation': linear cannot fuse prelu (it has a weight); apply "
-            "pk.ops.activation('prelu', ...) to the output instead");
-    check_activation_args(act, args);
-    return act;
-}
-
-// x (N, in) and weight (out, in), same float dtype; returns (N, in, out).
-std::array<int64_t, 3> check_x_weight(const ArrayView& x, const ArrayView& w) {
-    require_float(x);
-    require_same_dtype(x, w);
-    require_ndim(x, 2);
-    require_ndim(w, 2);
-    if (x.dim(1) != w.dim(1))
-        throw py::value_error("linear: argument 'x' has " + std::to_string(x.dim(1)) +
-                              " features (shape " + shape_str(x.shape) + ") but argument "
-                              "'weight' expects " + std::to_string(w.dim(1)) + " (shape " +
-                              shape_str(w.shape) + ")");
-    return {x.dim(0), x.dim(1), w.dim(0)};
-}
-
-void check_output(const ArrayView& out, const ArrayView& like, const std::vector<int64_t>& shape,
-                  std::initializer_list<const ArrayView*> inputs) {
-    require_same_dtype(like, out);
-    require_shape(out, shape);
-    require_writable(out);
-    for (const ArrayView* in : inputs)
-        if (in) require_no_overlap(out, *in);
-}
-
-void check_bias(const std::optional<ArrayView>& bias, const ArrayView& x, int64_t out_f) {
-    if (!bias) return;
-    require_same_dtype(x, *bias);
-    require_ndim(*bias, 1);
-    require_shape(*bias, {out_f});
-}
-
 }  // namespace
 
 void bind_linear(py::module_& m) {
@@ -247,15 +208,15 @@ void bind_linear(py::module_& m) {
             const Act act = linear_activation(activation, args);
             const ArrayView x = host_view(x_obj, "x", "cpu");
             const ArrayView w = host_view(w_obj, "weight", "cpu");
-            const auto [batch, in_f, out_f] = check_x_weight(x, w);
+            const auto [batch, in_f, out_f] = linear_check_x_weight(x, w);
             const std::optional<ArrayView> bias = optional_view(b_obj, "bias");
-            check_bias(bias, x, out_f);
+            linear_check_bias(bias, x, out_f);
             const ArrayView out = host_view(out_obj, "out", "cpu");
             const ArrayView* b_ptr = bias ? &*bias : nullptr;
-            check_output(out, x, {batch, out_f}, {&x, &w, b_ptr});
+            linear_check_output(out, x, {batch, out_f}, {&x, &w, b_ptr});
             const std::optional<ArrayView> pre = optional_view(pre_obj, "pre_activation");
             if (pre) {
-                check_output(*pre, x, {batch, out_f}, {&x, &w, b_ptr});
+                linear_check_output(*pre, x, {batch, out_f}, {&x, &w, b_ptr});
                 require_no_overlap(*pre, out);
             }
             py::gil_scoped_release release;
@@ -289,32 +250,18 @@ void bind_linear(py::module_& m) {
             const Act act = linear_activation(activation, args);
             const ArrayView x = host_view(x_obj, "x", "cpu");
             const ArrayView w = host_view(w_obj, "weight", "cpu");
-            const auto [batch, in_f, out_f] = check_x_weight(x, w);
+            const auto [batch, in_f, out_f] = linear_check_x_weight(x, w);
             const ArrayView g = host_view(g_obj, "grad_y", "cpu");
             require_same_dtype(x, g);
             require_shape(g, {batch, out_f});
             // The derivative needs z (any activation) or y (those whose
-            // derivative is a function of the output).
-            std::optional<ArrayView> saved;
+            // derivative is a function of the output); identity needs neither.
+            const bool needs_saved = act != Act::identity;
             bool from_output = false;
-            if (act != Act::identity) {
-                const std::optional<ArrayView> z = optional_view(z_obj, "z");
-                const std::optional<ArrayView> y = optional_view(y_obj, "y");
-                if (z) {
-                    saved = z;
-                } else if (y) {
-                    if (!(act == Act::identity ||
-                          act_has_output_grad(act, act_params<double>(args))))
-                        throw py::value_error(
-                            "argument 'y': the derivative of " + activation +
-                            " is not a function of its output; pass the pre-activation 'z'");
-                    saved = y;
-                    from_output = true;
-                } else {
-                    throw py::value_error("linear_backward: activation " + activation +
-                                          " needs argument 'y' (the output) or 'z' (the "
-                                          "pre-activation)");
-                }
+            const std::optional<ArrayView> saved = linear_saved(
+                act, args, activation, needs_saved ? optional_view(z_obj, "z") : std::nullopt,
+                needs_saved ? optional_view(y_obj, "y") : std::nullopt, from_output);
+            if (saved) {
                 require_same_dtype(x, *saved);
                 require_shape(*saved, {batch, out_f});
             }
@@ -322,9 +269,9 @@ void bind_linear(py::module_& m) {
             const std::optional<ArrayView> gw = optional_view(gw_obj, "grad_weight");
             const std::optional<ArrayView> gb = optional_view(gb_obj, "grad_bias");
             const ArrayView* s_ptr = saved ? &*saved : nullptr;
-            if (gx) check_output(*gx, x, {batch, in_f}, {&x, &w, &g, s_ptr});
-            if (gw) check_output(*gw, x, {out_f, in_f}, {&x, &w, &g, s_ptr});
-            if (gb) check_output(*gb, x, {out_f}, {&x, &w, &g, s_ptr});
+            if (gx) linear_check_output(*gx, x, {batch, in_f}, {&x, &w, &g, s_ptr});
+            if (gw) linear_check_output(*gw, x, {out_f, in_f}, {&x, &w, &g, s_ptr});
+            if (gb) linear_check_output(*gb, x, {out_f}, {&x, &w, &g, s_ptr});
             if (gx && gw) require_no_overlap(*gw, *gx);
             if (gb && gw) require_no_overlap(*gb, *gw);
             if (gb && gx) require_no_overlap(*gb, *gx);

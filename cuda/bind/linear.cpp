@@ -110,10 +110,11 @@ void bind_linear(py::module_& m) {
             const ArrayView g = device_view(g_obj, "grad_y");
             require_same_dtype(x, g);
             require_shape(g, {batch, out_f});
+            const bool needs_saved = act != Act::identity;
             bool from_output = false;
-            const std::optional<ArrayView> saved =
-                linear_saved(act, args, activation, optional_view(z_obj, "z"),
-                             optional_view(y_obj, "y"), from_output);
+            const std::optional<ArrayView> saved = linear_saved(
+                act, args, activation, needs_saved ? optional_view(z_obj, "z") : std::nullopt,
+                needs_saved ? optional_view(y_obj, "y") : std::nullopt, from_output);
             if (saved) {
                 require_same_dtype(x, *saved);
                 require_shape(*saved, {batch, out_f});
