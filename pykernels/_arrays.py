@@ -40,10 +40,12 @@ def to_numpy(x) -> np.ndarray:
 
 def to_device(x, device: str, dtype=None):
     """x as a C-contiguous array on device, converted to dtype if given."""
+    # asarray(order="C") rather than ascontiguousarray, which turns 0-d arrays
+    # (e.g. BatchNorm's num_batches_tracked) into 1-d ones.
     if device == "cuda":
         cp = cupy_module()
-        return cp.ascontiguousarray(cp.asarray(x, dtype=dtype))
-    return np.ascontiguousarray(to_numpy(x), dtype=dtype)
+        return cp.asarray(x, dtype=dtype, order="C")
+    return np.asarray(to_numpy(x), dtype=dtype, order="C")
 
 
 def device_of(x) -> str:

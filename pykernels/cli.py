@@ -57,6 +57,7 @@ def _train(args) -> int:
     import numpy as np
 
     from . import data, nn, optim, train
+    from .data.synthetic import DATASETS
     from .random import manual_seed
 
     device = args.device
@@ -80,7 +81,7 @@ def _train(args) -> int:
         if name == "digits":
             x, y = data.load_digits()
         else:
-            x, y = data.DATASETS[name](args.samples, noise=args.noise, seed=args.seed)
+            x, y = DATASETS[name](args.samples, noise=args.noise, seed=args.seed)
         source = name
     x = x.reshape(len(x), -1)
     classes = int(y.max()) + 1

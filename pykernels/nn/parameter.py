@@ -7,8 +7,6 @@ to it (gradient accumulation) until ``zero_grad``. A frozen parameter
 
 from __future__ import annotations
 
-import numpy as np
-
 from .._arrays import check_device, to_device
 
 
@@ -17,8 +15,7 @@ class Parameter:
 
     def __init__(self, data, requires_grad: bool = True, device: str = "cpu"):
         self.device = check_device(device)
-        self.data = to_device(data, device) if not isinstance(data, np.ndarray) or device == "cuda" \
-            else np.ascontiguousarray(data)
+        self.data = to_device(data, device)
         if self.data.dtype.kind != "f":
             raise TypeError(f"a Parameter holds floating-point values, got {self.data.dtype}")
         self.grad = None
