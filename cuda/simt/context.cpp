@@ -7,7 +7,9 @@
 
 // simt_context_switch(void** save_sp, void* new_sp): pushes the callee-saved
 // registers and the SSE/x87 control words (a kernel may change rounding), saves
-// the stack pointer, then pops the same from the other stack.
+// the stack pointer, then pops the same from the other stack. Loading MXCSR is
+// slow, so the control words are loaded only when they differ; MXCSR's sticky
+// exception flags are not preserved.
 // simt_context_start: where a fresh context's first switch "returns" to; the
 // initial frame leaves the argument in r12 and the entry point in r13.
 asm(R"(
@@ -26,10 +28,17 @@ simt_context_switch:
     subq $8, %rsp
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movl (%rsp), %eax
+    andl $0xffffffc0, %eax
+    movl %eax, (%rsp)
+    movzwl 4(%rsp), %ecx
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
+    cmpl (%rsp), %eax
+    jne 2f
+    cmpw 4(%rsp), %cx
+    jne 2f
+1:
     addq $8, %rsp
     popq %r15
     popq %r14
@@ -38,6 +47,10 @@ simt_context_switch:
     popq %rbx
     popq %rbp
     ret
+2:
+    ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    jmp 1b
     .size simt_context_switch, .-simt_context_switch
 
     .p2align 4
@@ -66,7 +79,7 @@ void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(voi
     std::uint16_t fpucw;
     asm volatile("stmxcsr %0" : "=m"(mxcsr));
     asm volatile("fnstcw %0" : "=m"(fpucw));
-    frame[0] = static_cast<std::uint64_t>(mxcsr) | (static_cast<std::uint64_t>(fpucw) << 32);
+    frame[0] = static_cast<std::uint64_t>(mxcsr & ~0x3fu) | (static_cast<std::uint64_t>(fpucw) << 32);
     frame[1] = 0;                                                  // r15
     frame[2] = 0;                                                  // r14
     frame[3] = reinterpret_cast<std::uint64_t>(entry);             // r13

@@ -87,7 +87,8 @@ inline int __mulhi(int a, int b) {
     return static_cast<int>((static_cast<long long>(a) * b) >> 32);
 }
 inline unsigned long long __umul64hi(unsigned long long a, unsigned long long b) {
-    return static_cast<unsigned long long>((static_cast<unsigned __int128>(a) * b) >> 64);
+    __extension__ typedef unsigned __int128 u128;
+    return static_cast<unsigned long long>((static_cast<u128>(a) * b) >> 64);
 }
 inline int __mul24(int a, int b) {
     // Only the low 24 bits of each operand take part, as on the hardware.

@@ -59,10 +59,10 @@ void validate(dim3 grid, dim3 block, std::size_t dyn_smem) {
                                  " bytes): " + why);
     };
     if (block.x == 0 || block.y == 0 || block.z == 0) bad("block dimensions must be positive");
-    if (block.x > kMaxBlockXY || block.y > kMaxBlockXY || block.z > kMaxBlockZ)
-        bad("block dimensions may be at most (1024,1024,64)");
     if (static_cast<unsigned long long>(block.x) * block.y * block.z > kMaxThreadsPerBlock)
         bad("at most 1024 threads per block");
+    if (block.x > kMaxBlockXY || block.y > kMaxBlockXY || block.z > kMaxBlockZ)
+        bad("block dimensions may be at most (1024,1024,64)");
     if (grid.x > kMaxGridX || grid.y > kMaxGridYZ || grid.z > kMaxGridYZ)
         bad("grid dimensions may be at most (2147483647,65535,65535)");
     if (dyn_smem > kMaxDynamicSmem) bad("at most 227 KiB of dynamic shared memory per block");

@@ -6,6 +6,10 @@
 #include <cstring>
 #include <type_traits>
 
+// Internal to the module that links the emulator: no PLT indirection, and
+// TLS reached with the cheaper local-dynamic model.
+#define SIMT_INTERNAL __attribute__((visibility("hidden")))
+
 namespace simt {
 namespace detail {
 
@@ -22,20 +26,20 @@ struct BlockCoords {
 };
 // Plain __thread pointers (not C++ thread_local objects) so that reading
 // threadIdx costs no initialisation check.
-extern __thread const ThreadCoords* current_thread;
-extern __thread const BlockCoords* current_block;
+extern __thread SIMT_INTERNAL const ThreadCoords* current_thread;
+extern __thread SIMT_INTERNAL const BlockCoords* current_block;
 
 enum class BlockSync : int { plain, count, all, any };
-int block_sync(BlockSync mode, int predicate);
+SIMT_INTERNAL int block_sync(BlockSync mode, int predicate);
 
-void warp_sync(unsigned int mask);
+SIMT_INTERNAL void warp_sync(unsigned int mask);
 // Every participating lane posts `bits` and names a source lane; each gets
 // back the bits posted by its source (its own when the source does not take
 // part).
-std::uint64_t warp_exchange(unsigned int mask, std::uint64_t bits, unsigned int src_lane);
+SIMT_INTERNAL std::uint64_t warp_exchange(unsigned int mask, std::uint64_t bits, unsigned int src_lane);
 // Low 32 bits: ballot of the predicates; high 32 bits: the lanes that took part.
-std::uint64_t warp_vote(unsigned int mask, int predicate);
-unsigned int active_mask();
+SIMT_INTERNAL std::uint64_t warp_vote(unsigned int mask, int predicate);
+SIMT_INTERNAL unsigned int active_mask();
 
 enum class ShflMode { idx, up, down, bfly };
 
