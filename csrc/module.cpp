@@ -8,6 +8,7 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_activation(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -35,4 +36,5 @@ PYBIND11_MODULE(_cpu, m) {
     m.attr("openmp") = false;
 #endif
     pk::bind_matmul(m);
+    pk::bind_activation(m);
 }
