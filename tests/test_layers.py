@@ -247,3 +247,41 @@ def test_whole_mlp_gradients(training, rng):
     model.train(training)
     check_module_gradients(model, rng.standard_normal((7, 5)), rng=rng,
                            before_forward=lambda: pk.manual_seed(4), rtol=1e-5, atol=1e-7)
+
+
+def _backend_layers():
+    return [
+        ("linear-relu", lambda: nn.Linear(9, 5, activation="relu"), (7, 9)),
+        ("gelu", lambda: nn.GELU(), (7, 9)),
+        ("prelu", lambda: nn.PReLU(9), (7, 9)),
+        ("bn1d", lambda: nn.BatchNorm1d(9), (7, 9)),
+        ("bn2d", lambda: nn.BatchNorm2d(3), (4, 3, 2, 5)),
+        ("dropout", lambda: nn.Dropout(0.3), (7, 9)),
+        ("log_softmax", lambda: nn.LogSoftmax(1), (7, 9)),
+    ]
+
+
+@pytest.mark.parametrize("case", range(7), ids=[c[0] for c in _backend_layers()])
+@pytest.mark.parametrize("training", [True, False])
+def test_layers_same_on_every_backend(case, training, backend, rng):
+    """A layer moved to a backend gives the cpu layer's output, input gradient,
+    parameter gradients and running statistics (float32)."""
+    _, make, shape = _backend_layers()[case]
+    pk.manual_seed(6)
+    ref = make().train(training)
+    layer = make().train(training)
+    layer.load_state_dict(ref.state_dict())
+    layer.to(backend.name)
+    x = rng.standard_normal(shape).astype(np.float32)
+    pk.manual_seed(8)
+    y_ref = ref(x)
+    pk.manual_seed(8)
+    y = layer(backend.put(x))
+    g = rng.standard_normal(y_ref.shape).astype(np.float32)
+    assert_close(backend.get(y), y_ref, rtol=1e-5, atol=1e-6, what="output")
+    assert_close(backend.get(layer.backward(backend.put(g))), ref.backward(g), rtol=1e-4, atol=1e-5,
+                 what="input gradient")
+    for (name, p), (_, q) in zip(layer.named_parameters(), ref.named_parameters()):
+        assert_close(backend.get(p.grad), q.grad, rtol=1e-4, atol=1e-5, what=name)
+    for name, value in layer.state_dict().items():
+        assert_close(value, ref.state_dict()[name], rtol=1e-5, atol=1e-6, what=name)
