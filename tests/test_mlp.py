@@ -104,3 +104,30 @@ def test_digits_mlp_reaches_97_percent():
     assert history["loss"][-1] < history["loss"][0]
     assert result["accuracy"] >= 0.97, f"test accuracy {result['accuracy']:.4f}"
     assert elapsed < 60, f"took {elapsed:.1f} s"
+
+
+def test_mlp_values_and_gradients_match_pytorch():
+    torch = pytest.importorskip("torch")
+    pk.manual_seed(4)
+    model = nn.Sequential(nn.Linear(6, 16), nn.BatchNorm1d(16), nn.GELU(), nn.Dropout(0.0),
+                          nn.Linear(16, 8, activation="tanh"), nn.Linear(8, 4)).double()
+    ref = torch.nn.Sequential(torch.nn.Linear(6, 16), torch.nn.BatchNorm1d(16), torch.nn.GELU(),
+                              torch.nn.Dropout(0.0), torch.nn.Linear(16, 8), torch.nn.Tanh(),
+                              torch.nn.Linear(8, 4)).double()
+    names = {"0": "0", "1": "1", "4": "4", "5": "6"}  # pk index -> torch index
+    state = {f"{names[k.split('.')[0]]}.{k.split('.', 1)[1]}": torch.tensor(v)
+             for k, v in model.state_dict().items()}
+    ref.load_state_dict(state)
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((12, 6)), rng.integers(0, 4, 12)
+    criterion = nn.CrossEntropyLoss(label_smoothing=0.05)
+    loss = criterion(model(x), y)
+    model.backward(criterion.backward())
+    ref_loss = torch.nn.functional.cross_entropy(ref(torch.tensor(x)), torch.tensor(y), label_smoothing=0.05)
+    ref_loss.backward()
+    assert loss == pytest.approx(ref_loss.item(), rel=1e-12)
+    ref_params = dict(ref.named_parameters())
+    for name, p in model.named_parameters():
+        q = ref_params[f"{names[name.split('.')[0]]}.{name.split('.', 1)[1]}"]
+        np.testing.assert_allclose(p.grad, q.grad.numpy(), rtol=1e-9, atol=1e-12, err_msg=name)
+    np.testing.assert_allclose(model[1].running_var, ref[1].running_var.numpy(), rtol=1e-12)
