@@ -1,6 +1,7 @@
-"""pk.ops.activation / activation_backward against the float64 NumPy
-reference, finite differences, PyTorch (when installed), and a float32 ulp
-sweep of the SIMD paths."""
+"""pk.ops.activation / activation_backward on every backend against the
+float64 NumPy reference, finite differences and PyTorch (when installed); a
+float32 ulp sweep of the CPU SIMD paths; the CUDA kernels on unaligned
+pointers (their scalar path)."""
 
 import numpy as np
 import pytest
@@ -35,12 +36,6 @@ SIMD_PATHS = ["avx512", "avx2", "generic"]
 def assert_close(*args, **kwargs):
     with np.errstate(invalid="ignore"):  # inf - inf where both are inf
         _assert_close(*args, **kwargs)
-
-
-@pytest.fixture(params=["cpu"])
-def backend(request):
-    from conftest import Device
-    return Device(request.param)
 
 
 def _params(name, params, x, dtype, rng):
@@ -260,14 +255,17 @@ def test_simd_paths_match_scalar_formulas(simd_path, rng, name, params):
     assert_close(gx, gx0, rtol=2e-6, atol=1e-6, what=f"{name} {simd_path} vs scalar backward")
 
 
-def test_results_do_not_depend_on_thread_count(rng):
-    x = rng.standard_normal((3, 4, 70001)).astype(np.float32)
+@pytest.mark.parametrize("device", ["cpu", "cuda-emu"])
+def test_results_do_not_depend_on_thread_count(rng, device):
+    size = 70001 if device == "cpu" else 3001
+    x = rng.standard_normal((3, 4, size)).astype(np.float32)
     g = rng.standard_normal(x.shape).astype(np.float32)
     w = np.array([0.1, -0.2, 0.3, 0.05], np.float32)
     runs = []
     for threads in (1, 2, 3):
         pk.set_num_threads(threads)
-        runs.append((pk.ops.activation("gelu", x), *pk.ops.activation_backward("prelu", g, x, weight=w)))
+        runs.append((pk.ops.activation("gelu", x, device=device),
+                     *pk.ops.activation_backward("prelu", g, x, weight=w, device=device)))
     for other in runs[1:]:
         for a, b in zip(runs[0], other):
             np.testing.assert_array_equal(a, b)
@@ -312,7 +310,7 @@ def test_bad_input_names_the_argument(name, call, exc, needle):
         call()
 
 
-@pytest.mark.parametrize("mod_name", ["cpu"])
+@pytest.mark.parametrize("mod_name", ["cpu", "cuda-emu"])
 def test_binding_boundary_validates_without_python(mod_name):
     mod = _backends.module(mod_name)
     extra = {"stream": 0} if mod_name != "cpu" else {}
@@ -340,3 +338,34 @@ def test_binding_boundary_validates_without_python(mod_name):
     with pytest.raises(ValueError, match="'grad_weight'"):
         mod.activation_backward("prelu", X, X, out, weight=np.ones(3, np.float32),
                                 grad_weight=np.empty(2, np.float32), **extra)
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("name", ["gelu", "prelu", "softplus"])
+def test_unaligned_arrays_take_the_scalar_path(backend, rng, name, dtype):
+    """A view starting one element in is not 16-byte aligned: the CUDA kernels
+    must fall back from vector loads (the CPU ones never need alignment)."""
+    if backend.name == "cuda":
+        pytest.skip("views of CuPy arrays are placed by CuPy; covered on cuda-emu")
+    base = (rng.standard_normal(1 + 2 * 3 * 41) * 3).astype(dtype)
+    x = base[1:].reshape(2, 3, 41)
+    assert x.ctypes.data % 16 != 0
+    params = {"weight": np.array([0.1, 0.2, -0.3], dtype)} if name == "prelu" else {}
+    y = pk.ops.activation(name, x, **params, **backend.kw)
+    assert_close(y, ref.forward(name, x, **params), **_tol(dtype), what=f"{name} unaligned")
+    gbase = rng.standard_normal(base.shape).astype(dtype)
+    g = gbase[1:].reshape(x.shape)
+    got = pk.ops.activation_backward(name, g, x, **params, **backend.kw)
+    expected = ref.backward(name, g, x, **params)
+    if name == "prelu":
+        assert_close(got[1], expected[1], rtol=1e-5, atol=1e-5, what="prelu grad_weight unaligned")
+        got, expected = got[0], expected[0]
+    assert_close(got, expected, **_tol(dtype), what=f"{name} backward unaligned")
+
+
+def test_prelu_empty_input_gives_zero_weight_gradient(backend):
+    x = np.zeros((0, 3, 4), np.float32)
+    w = np.ones(3, np.float32)
+    gx, gw = pk.ops.activation_backward("prelu", backend.put(x), backend.put(x),
+                                        weight=backend.put(w), **backend.kw)
+    np.testing.assert_array_equal(backend.get(gw), np.zeros(3, np.float32))

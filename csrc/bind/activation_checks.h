@@ -91,8 +91,13 @@ inline ActivationPlan activation_plan(const std::string& name, const ArrayView& 
         throw py::value_error("argument 'weight' must hold 1 or x.shape[1] = " +
                               std::to_string(c) + " elements in at most one dimension, got shape " +
                               shape_str(weight->shape));
-    if (weight->size() == 1 || plan.n == 0) {
+    if (weight->size() == 1) {
         plan.inner = plan.n;
+        return plan;
+    }
+    if (plan.n == 0) {  // nothing to read; every channel's gradient is 0
+        plan.channels = c;
+        plan.outer = plan.inner = 0;
         return plan;
     }
     plan.outer = x.dim(0);

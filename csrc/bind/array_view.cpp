@@ -19,6 +19,7 @@ DType dtype_from_typestr(const std::string& s) {
     if (kind_size == "f8") return DType::f64;
     if (kind_size == "i4") return DType::i32;
     if (kind_size == "i8") return DType::i64;
+    if (kind_size == "u1") return DType::u8;
     return DType::other;
 }
 
@@ -26,6 +27,7 @@ size_t itemsize(DType d) {
     switch (d) {
         case DType::f32: case DType::i32: return 4;
         case DType::f64: case DType::i64: return 8;
+        case DType::u8: return 1;
         default: return 0;
     }
 }
@@ -38,6 +40,7 @@ const char* dtype_name(DType d) {
         case DType::f64: return "float64";
         case DType::i32: return "int32";
         case DType::i64: return "int64";
+        case DType::u8: return "uint8";
         default: return "an unsupported dtype";
     }
 }
@@ -76,6 +79,7 @@ ArrayView host_view(py::handle obj, const char* name, const char* backend) {
     else if (kind == 'f' && size == 8) v.dtype = DType::f64;
     else if (kind == 'i' && size == 4) v.dtype = DType::i32;
     else if (kind == 'i' && size == 8) v.dtype = DType::i64;
+    else if (kind == 'u' && size == 1) v.dtype = DType::u8;
     if (v.dtype != DType::other && arr.dtype().byteorder() == '>')
         v.dtype = DType::other;
     if (!(arr.flags() & py::array::c_style))

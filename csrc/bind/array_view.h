@@ -15,7 +15,7 @@ namespace pk {
 
 namespace py = pybind11;
 
-enum class DType { f32, f64, i32, i64, other };
+enum class DType { f32, f64, i32, i64, u8, other };
 
 const char* dtype_name(DType d);
 

@@ -229,9 +229,38 @@ PK_HD inline T gaussian(T x) {
     return exp_neg_sq(x, T(1));
 }
 
+// cos x and sin x for gcu. The host uses libm (exact argument reduction).
+// Device code avoids cos/sin, whose Payne-Hanek slow path needs a
+// local-memory stack frame in every kernel that contains it: x / pi is
+// formed in double as a double-double product (an FMA recovers the rounding
+// error of x * (1/pi)_hi), its even integer part removed exactly, and
+// sincospi finishes. The phase error is about 1e-16 |x| rad: float inputs keep
+// full accuracy up to |x| ~ 2^20, double inputs lose relative accuracy in cos
+// as |x| grows (as any reduction with a 106-bit pi does beyond ~2^50).
+template <class T>
+PK_HD inline void cos_sin(T x, T* c, T* s) {
+#if defined(__CUDA_ARCH__)
+    constexpr double kInvPiHi = 0.31830988618379069;      // 1/pi rounded to double
+    constexpr double kInvPiLo = -1.9678676675182486e-17;  // 1/pi - kInvPiHi
+    const double xd = static_cast<double>(x);
+    double hi = xd * kInvPiHi;
+    const double lo = std::fma(xd, kInvPiHi, -hi) + xd * kInvPiLo;
+    hi -= 2.0 * std::rint(0.5 * hi);  // exact: cos, sin have period 2 in x / pi
+    double sd, cd;
+    sincospi(hi + lo, &sd, &cd);
+    *c = static_cast<T>(cd);
+    *s = static_cast<T>(sd);
+#else
+    *c = std::cos(x);
+    *s = std::sin(x);
+#endif
+}
+
 template <class T>
 PK_HD inline T gcu(T x) {
-    return x * std::cos(x);
+    T c, s;
+    cos_sin(x, &c, &s);
+    return x * c;
 }
 
 template <class T>
@@ -328,7 +357,9 @@ PK_HD inline T gaussian_grad(T x) {
 
 template <class T>
 PK_HD inline T gcu_grad(T x) {
-    return std::cos(x) - x * std::sin(x);
+    T c, s;
+    cos_sin(x, &c, &s);
+    return c - x * s;
 }
 
 }  // namespace act

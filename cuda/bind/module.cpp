@@ -13,6 +13,11 @@ namespace py = pybind11;
 
 namespace pk {
 void bind_matmul(py::module_& m);
+void bind_activation(py::module_& m);
+void bind_softmax(py::module_& m);
+void bind_cross_entropy(py::module_& m);
+void bind_batch_norm(py::module_& m);
+void bind_dropout(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -41,4 +46,9 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
         pk::cuda_ops::synchronize();
     });
     pk::bind_matmul(m);
+    pk::bind_activation(m);
+    pk::bind_softmax(m);
+    pk::bind_cross_entropy(m);
+    pk::bind_batch_norm(m);
+    pk::bind_dropout(m);
 }
