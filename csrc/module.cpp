@@ -14,6 +14,7 @@ void bind_cross_entropy(py::module_& m);
 void bind_losses(py::module_& m);
 void bind_batch_norm(py::module_& m);
 void bind_dropout(py::module_& m);
+void bind_optim(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -47,4 +48,5 @@ PYBIND11_MODULE(_cpu, m) {
     pk::bind_losses(m);
     pk::bind_batch_norm(m);
     pk::bind_dropout(m);
+    pk::bind_optim(m);
 }

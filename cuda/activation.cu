@@ -10,9 +10,11 @@
 //      coalesced transactions; the n % width tail is done by the first threads
 //      of the grid one element each. The activation is a template parameter,
 //      so each kernel holds one formula's registers (no switch per element).
-//   3. prelu_weight_grad_kernel: one block per channel sums x * grad_y over
-//      x <= 0 in double with a fixed thread stride and a shared-memory tree, so
-//      the weight gradient does not depend on scheduling (no float atomics).
+//   3. prelu: blocks take rows of x (one channel each) and their threads walk
+//      the row; prelu_weight_grad_kernel gives one block per channel, summing
+//      x * grad_y over x <= 0 in double with a fixed thread stride and a
+//      shared-memory tree, so the weight gradient does not depend on
+//      scheduling (no float atomics).
 //
 // Napkin math (float, n elements): forward moves 8n bytes (read x, write y),
 // backward 12n (read grad_y and x, write grad_x). For n = 16M on H100 (~3 TB/s
@@ -32,35 +34,40 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// A 16-byte vector of T and its lanes by (unrolled, hence constant) index:
+// named members rather than a reinterpret_cast, which can leave the vector
+// in local memory.
 template <class T>
 struct Vec16;
 template <>
 struct Vec16<float> {
     using type = float4;
     static constexpr int width = 4;
+    static __device__ __forceinline__ float get(const float4& v, int k) {
+        return k == 0 ? v.x : k == 1 ? v.y : k == 2 ? v.z : v.w;
+    }
+    static __device__ __forceinline__ void set(float4& v, int k, float a) {
+        if (k == 0) v.x = a;
+        else if (k == 1) v.y = a;
+        else if (k == 2) v.z = a;
+        else v.w = a;
+    }
 };
 template <>
 struct Vec16<double> {
     using type = double2;
     static constexpr int width = 2;
+    static __device__ __forceinline__ double get(const double2& v, int k) { return k == 0 ? v.x : v.y; }
+    static __device__ __forceinline__ void set(double2& v, int k, double a) {
+        if (k == 0) v.x = a;
+        else v.y = a;
+    }
 };
-
-template <class T>
-__device__ __forceinline__ T& lane(typename Vec16<T>::type& v, int i) {
-    return reinterpret_cast<T*>(&v)[i];
-}
-
-// The slope of element i: prelu reads its channel's weight, the others keep p.
-template <class T, Act A>
-__device__ __forceinline__ void element_params(ActParams<T>& p, long long i, const T* weight,
-                                               long long inner, long long channels) {
-    if (A == Act::prelu) p.negative_slope = weight[(i / inner) % channels];
-}
 
 template <class T, Act A>
 __global__ void __launch_bounds__(kThreads)
 act_forward_kernel(const T* __restrict__ x, T* __restrict__ y, long long n, ActParams<T> p,
-                   const T* __restrict__ weight, long long inner, long long channels, bool vec) {
+                   bool vec) {
     const long long tid = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
     const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
     if (vec) {
@@ -72,32 +79,20 @@ act_forward_kernel(const T* __restrict__ x, T* __restrict__ y, long long n, ActP
         for (long long i = tid; i < nv; i += stride) {
             V v = xv[i];
 #pragma unroll
-            for (int k = 0; k < W; ++k) {
-                ActParams<T> q = p;
-                element_params<T, A>(q, i * W + k, weight, inner, channels);
-                lane<T>(v, k) = act_forward(A, lane<T>(v, k), q);
-            }
+            for (int k = 0; k < W; ++k) Vec16<T>::set(v, k, act_forward(A, Vec16<T>::get(v, k), p));
             yv[i] = v;
         }
         const long long i = nv * W + tid;  // the tail: fewer than W elements
-        if (i < n) {
-            element_params<T, A>(p, i, weight, inner, channels);
-            y[i] = act_forward(A, x[i], p);
-        }
+        if (i < n) y[i] = act_forward(A, x[i], p);
         return;
     }
-    for (long long i = tid; i < n; i += stride) {
-        ActParams<T> q = p;
-        element_params<T, A>(q, i, weight, inner, channels);
-        y[i] = act_forward(A, x[i], q);
-    }
+    for (long long i = tid; i < n; i += stride) y[i] = act_forward(A, x[i], p);
 }
 
 template <class T, Act A>
 __global__ void __launch_bounds__(kThreads)
 act_backward_kernel(const T* __restrict__ g, const T* __restrict__ x, T* __restrict__ gx,
-                    long long n, ActParams<T> p, const T* __restrict__ weight, long long inner,
-                    long long channels, bool vec) {
+                    long long n, ActParams<T> p, bool vec) {
     const long long tid = static_cast<long long>(blockIdx.x) * blockDim.x + threadIdx.x;
     const long long stride = static_cast<long long>(gridDim.x) * blockDim.x;
     if (vec) {
@@ -110,43 +105,81 @@ act_backward_kernel(const T* __restrict__ g, const T* __restrict__ x, T* __restr
         for (long long i = tid; i < nv; i += stride) {
             V a = gv[i];
             V b = xv[i];
+            // float: not unrolled. The lanes' values live across the slow-path
+            // subroutine ptxas emits for IEEE division, and four unrolled float
+            // lanes spill around that call (silu); two double lanes do not.
+            if (W == 4) {
+#pragma unroll 1
+                for (int k = 0; k < W; ++k)
+                    Vec16<T>::set(a, k, act_backward(A, Vec16<T>::get(a, k), Vec16<T>::get(b, k), p));
+            } else {
 #pragma unroll
-            for (int k = 0; k < W; ++k) {
-                ActParams<T> q = p;
-                element_params<T, A>(q, i * W + k, weight, inner, channels);
-                lane<T>(a, k) = act_backward(A, lane<T>(a, k), lane<T>(b, k), q);
+                for (int k = 0; k < W; ++k)
+                    Vec16<T>::set(a, k, act_backward(A, Vec16<T>::get(a, k), Vec16<T>::get(b, k), p));
             }
             outv[i] = a;
         }
         const long long i = nv * W + tid;
-        if (i < n) {
-            element_params<T, A>(p, i, weight, inner, channels);
-            gx[i] = act_backward(A, g[i], x[i], p);
-        }
+        if (i < n) gx[i] = act_backward(A, g[i], x[i], p);
         return;
     }
-    for (long long i = tid; i < n; i += stride) {
-        ActParams<T> q = p;
-        element_params<T, A>(q, i, weight, inner, channels);
-        gx[i] = act_backward(A, g[i], x[i], q);
+    for (long long i = tid; i < n; i += stride) gx[i] = act_backward(A, g[i], x[i], p);
+}
+
+// prelu, x viewed as rows of `inner` elements, row r using weight[r % channels].
+// Blocks take rows in a grid-stride loop and their threads walk a row, so the
+// channel is updated once per row without 64-bit division (whose called
+// subroutine would spill registers).
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+prelu_forward_kernel(const T* __restrict__ x, T* __restrict__ y, const T* __restrict__ w,
+                     long long rows, long long inner, unsigned channels, ActParams<T> p) {
+    unsigned c = blockIdx.x % channels;
+    const unsigned c_step = gridDim.x % channels;
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+        p.negative_slope = w[c];
+        const long long base = r * inner;
+        for (long long k = threadIdx.x; k < inner; k += kThreads)
+            y[base + k] = act_forward(Act::prelu, x[base + k], p);
+        c += c_step;
+        if (c >= channels) c -= channels;
+    }
+}
+
+template <class T>
+__global__ void __launch_bounds__(kThreads)
+prelu_backward_kernel(const T* __restrict__ g, const T* __restrict__ x, T* __restrict__ gx,
+                      const T* __restrict__ w, long long rows, long long inner, unsigned channels,
+                      ActParams<T> p) {
+    unsigned c = blockIdx.x % channels;
+    const unsigned c_step = gridDim.x % channels;
+    for (long long r = blockIdx.x; r < rows; r += gridDim.x) {
+        p.negative_slope = w[c];
+        const long long base = r * inner;
+        for (long long k = threadIdx.x; k < inner; k += kThreads)
+            gx[base + k] = act_backward(Act::prelu, g[base + k], x[base + k], p);
+        c += c_step;
+        if (c >= channels) c -= channels;
     }
 }
 
 // grad_weight[c] = sum over x <= 0 in channel c of x * grad_y (all elements
-// when channels == 1). One block per channel; thread t takes the channel's
-// elements t, t + kThreads, ... in order, then a fixed tree adds the threads.
+// when channels == 1). One block per channel; thread t walks rows o = 0, 1, ...
+// of its channel and their elements t, t + kThreads, ... in that order, then a
+// fixed tree adds the threads: the result does not depend on scheduling.
 template <class T>
 __global__ void __launch_bounds__(kThreads)
 prelu_weight_grad_kernel(const T* __restrict__ g, const T* __restrict__ x, T* __restrict__ gw,
                          long long outer, long long channels, long long inner) {
     __shared__ double partial[kThreads];
     const long long c = blockIdx.x;
-    const long long per_channel = outer * inner;
     double s = 0.0;
-    for (long long j = threadIdx.x; j < per_channel; j += kThreads) {
-        const long long i = ((j / inner) * channels + c) * inner + j % inner;
-        const T xi = x[i];
-        s += xi > T(0) ? 0.0 : static_cast<double>(xi) * static_cast<double>(g[i]);
+    for (long long o = 0; o < outer; ++o) {
+        const long long base = (o * channels + c) * inner;
+        for (long long k = threadIdx.x; k < inner; k += kThreads) {
+            const T xi = x[base + k];
+            s += xi > T(0) ? 0.0 : static_cast<double>(xi) * static_cast<double>(g[base + k]);
+        }
     }
     partial[threadIdx.x] = s;
     __syncthreads();
@@ -172,21 +205,33 @@ unsigned grid_for(long long items) {
 template <class T, Act A>
 void launch_forward(const ActParams<T>& p, const cuda_ops::ActivationShape& s, const T* x,
                     const T* w, T* y, cudaStream_t stream) {
+    if (A == Act::prelu) {
+        const long long rows = s.outer * s.channels;
+        launch(prelu_forward_kernel<T>, dim3(static_cast<unsigned>(rows < 65536 ? rows : 65536)),
+               dim3(kThreads), 0, stream, x, y, w, rows, static_cast<long long>(s.inner),
+               static_cast<unsigned>(s.channels), p);
+        return;
+    }
     const bool vec = aligned16(x) && aligned16(y);
     const long long items = vec ? s.n / Vec16<T>::width + Vec16<T>::width : s.n;
     launch(act_forward_kernel<T, A>, dim3(grid_for<T>(items)), dim3(kThreads), 0, stream, x, y,
-           static_cast<long long>(s.n), p, w, static_cast<long long>(s.inner),
-           static_cast<long long>(s.channels), vec);
+           static_cast<long long>(s.n), p, vec);
 }
 
 template <class T, Act A>
 void launch_backward(const ActParams<T>& p, const cuda_ops::ActivationShape& s, const T* g,
                      const T* x, const T* w, T* gx, cudaStream_t stream) {
+    if (A == Act::prelu) {
+        const long long rows = s.outer * s.channels;
+        launch(prelu_backward_kernel<T>, dim3(static_cast<unsigned>(rows < 65536 ? rows : 65536)),
+               dim3(kThreads), 0, stream, g, x, gx, w, rows, static_cast<long long>(s.inner),
+               static_cast<unsigned>(s.channels), p);
+        return;
+    }
     const bool vec = aligned16(g) && aligned16(x) && aligned16(gx);
     const long long items = vec ? s.n / Vec16<T>::width + Vec16<T>::width : s.n;
     launch(act_backward_kernel<T, A>, dim3(grid_for<T>(items)), dim3(kThreads), 0, stream, g, x,
-           gx, static_cast<long long>(s.n), p, w, static_cast<long long>(s.inner),
-           static_cast<long long>(s.channels), vec);
+           gx, static_cast<long long>(s.n), p, vec);
 }
 
 // One instantiation per activation, picked once per call.

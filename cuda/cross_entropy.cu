@@ -10,8 +10,10 @@
 //      "mean" denominator and W in a fixed order (index targets only);
 //   2. ce_index_rows / ce_prob_rows: one warp per row for C <= 1024, one block
 //      of 512 threads per row above; pass 1 reads the row once for the online
-//      (max, sum) (and, for probabilities, T = sum w t'), a shuffle/shared
-//      reduction combines the lanes, pass 2 re-reads the row from cache and
+//      (max, sum) (probability targets first sum T = sum w t' over the target
+//      row in a loop of their own: fused into pass 1, the block version
+//      spilled on sm_80), a shuffle/shared reduction combines the lanes,
+//      pass 2 re-reads the row from cache and
 //      writes the gradient while summing the row loss; the group's lane 0
 //      writes the row loss (float64) to row_loss;
 //   3. ordered_sum_kernel, one block: row losses -> total, fixed order.
@@ -97,14 +99,13 @@ ce_prob_rows(const T* __restrict z, const T* __restrict target, const T* __restr
     const T* zr = z + r * c;
     const T* tr = target + r * c;
     T* gr = grad + r * c;
-    MaxSum<T> ms = max_sum_identity<T>();
     T t_sum = 0;
-    for (long long j = G::rank(); j < c; j += G::size()) {
-        ms = max_sum_add(ms, zr[j]);
+    for (long long j = G::rank(); j < c; j += G::size())
         t_sum += (weight ? weight[j] : T(1)) * smoothed_target(tr[j], eps, eps_c);
-    }
-    ms = G::max_sum(ms);
     t_sum = G::sum(t_sum);
+    MaxSum<T> ms = max_sum_identity<T>();
+    for (long long j = G::rank(); j < c; j += G::size()) ms = max_sum_add(ms, zr[j]);
+    ms = G::max_sum(ms);
     const T lse = static_cast<T>(static_cast<double>(ms.m) + log(static_cast<double>(ms.s)));
     const T inv_s = T(1) / ms.s;
     T scale = T(1);

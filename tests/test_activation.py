@@ -369,3 +369,15 @@ def test_prelu_empty_input_gives_zero_weight_gradient(backend):
     gx, gw = pk.ops.activation_backward("prelu", backend.put(x), backend.put(x),
                                         weight=backend.put(w), **backend.kw)
     np.testing.assert_array_equal(backend.get(gw), np.zeros(3, np.float32))
+
+
+def test_cuda_binding_rejects_host_arrays():
+    """_cuda validates at its boundary without a GPU: NumPy arrays are refused by name."""
+    info = pk.backends()["cuda"]
+    if not info["built"]:
+        pytest.skip("the cuda backend is not built: " + info.get("reason", ""))
+    from pykernels import _cuda
+    with pytest.raises(TypeError, match="'x'.*NumPy"):
+        _cuda.activation("relu", X, np.empty_like(X))
+    with pytest.raises(TypeError, match="'x'.*NumPy"):
+        _cuda.activation_backward("relu", X, X, np.empty_like(X))

@@ -126,15 +126,24 @@ PK_HD inline T sigmoid_complement(T x) {
     return x >= T(0) ? e * r : r;
 }
 
+// Both at once, for one exp and one division.
+template <class T>
+PK_HD inline void sigmoid_pair(T x, T* s, T* sc) {
+    const T e = std::exp(-std::fabs(x));
+    const T r = T(1) / (T(1) + e);
+    const T er = e * r;
+    *s = x >= T(0) ? r : er;
+    *sc = x >= T(0) ? er : r;
+}
+
 // e^(-c x^2) with x^2 split into its rounded value p and the exact error of
 // that rounding (an FMA): e^(-c p) (1 - c err). Keeps the relative accuracy
 // where c x^2 is large, which e^(-c * (x * x)) loses.
 template <class T>
 PK_HD inline T exp_neg_sq(T x, T c) {
     const T p = x * x;
-    const T err = std::fma(x, x, -p);
-    const T e = std::exp(-c * p);
-    return e == T(0) ? e : e * (T(1) - c * err);  // err is NaN when x * x overflows
+    const T err = p - p == T(0) ? std::fma(x, x, -p) : T(0);  // 0 when x * x overflows
+    return std::exp(-c * p) * (T(1) - c * err);
 }
 
 // Standard normal CDF Phi(x) = erfc(-x / sqrt2) / 2. erfc keeps the left
@@ -317,13 +326,16 @@ PK_HD inline T gelu_tanh_grad(T x) {
     const T u2 = T(2 * kSqrt2OverPi) * (x + T(kGeluKappa) * x2 * x);
     const T du = T(kSqrt2OverPi) * (T(1) + T(3 * kGeluKappa) * x2);
     // (1 + t) / 2 = s and (1 - t^2) / 2 = 2 s (1 - s), s = sigmoid(2 u).
-    const T s = sigmoid(u2);
-    return s + T(2) * x * s * sigmoid_complement(u2) * du;
+    T s, sc;
+    sigmoid_pair(u2, &s, &sc);
+    return s + T(2) * x * s * sc * du;
 }
 
 template <class T>
 PK_HD inline T silu_grad(T x) {
-    return sigmoid(x) * (T(1) + x * sigmoid_complement(x));
+    T s, sc;
+    sigmoid_pair(x, &s, &sc);
+    return s * (T(1) + x * sc);
 }
 
 template <class T>

@@ -18,6 +18,7 @@ void bind_softmax(py::module_& m);
 void bind_cross_entropy(py::module_& m);
 void bind_batch_norm(py::module_& m);
 void bind_dropout(py::module_& m);
+void bind_optim(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(PK_MODULE_NAME, m) {
@@ -51,4 +52,5 @@ PYBIND11_MODULE(PK_MODULE_NAME, m) {
     pk::bind_cross_entropy(m);
     pk::bind_batch_norm(m);
     pk::bind_dropout(m);
+    pk::bind_optim(m);
 }

@@ -7,18 +7,23 @@ from .batch_norm import BatchNormContext, batch_norm, batch_norm_backward
 from .dropout import dropout, dropout_backward, dropout_mask
 from .losses import cross_entropy, hinge_loss, l1_loss, mse_loss, nll_loss
 from .matmul import matmul
+from .optim import adagrad_step, adam_step, clip_grad_norm, global_norm, rmsprop_step, sgd_step
 from .softmax import log_softmax, log_softmax_backward, softmax, softmax_backward
 
 __all__ = [
     "BatchNormContext",
     "activation",
     "activation_backward",
+    "adagrad_step",
+    "adam_step",
     "batch_norm",
     "batch_norm_backward",
+    "clip_grad_norm",
     "cross_entropy",
     "dropout",
     "dropout_backward",
     "dropout_mask",
+    "global_norm",
     "hinge_loss",
     "l1_loss",
     "log_softmax",
@@ -26,6 +31,8 @@ __all__ = [
     "matmul",
     "mse_loss",
     "nll_loss",
+    "rmsprop_step",
+    "sgd_step",
     "softmax",
     "softmax_backward",
 ]
