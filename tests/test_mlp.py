@@ -81,6 +81,12 @@ def test_cuda_emu_same_losses_as_cpu():
     emu_losses, emu_state = _run_steps("cuda-emu")
     np.testing.assert_allclose(emu_losses, cpu_losses, rtol=1e-4)
     for name in cpu_state:
+        if name in ("0.bias", "4.bias", "1.running_mean", "5.running_mean"):
+            # A bias feeding batch norm has zero gradient up to rounding noise,
+            # which Adam normalises into steps of size lr: it drifts differently
+            # on each backend (and shifts the running mean) without changing
+            # any output.
+            continue
         np.testing.assert_allclose(emu_state[name], cpu_state[name], rtol=1e-4, atol=1e-5, err_msg=name)
 
 
