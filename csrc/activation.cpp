@@ -192,6 +192,19 @@ ActivationArgs make_args(double negative_slope, double alpha, double beta, doubl
 
 void bind_activation(py::module_& m) {
     m.def(
+        "activation_grad_from_output",
+        [](const std::string& name, double negative_slope, double alpha, double beta,
+           double threshold, double min_val, double max_val, const std::string& approximate) {
+            const ActivationArgs args =
+                make_args(negative_slope, alpha, beta, threshold, min_val, max_val, approximate);
+            return act_has_output_grad(activation_from_name(name), act_params<double>(args));
+        },
+        py::arg("name"), py::arg("negative_slope") = 0.01, py::arg("alpha") = 1.0,
+        py::arg("beta") = 1.0, py::arg("threshold") = 20.0, py::arg("min_val") = -1.0,
+        py::arg("max_val") = 1.0, py::arg("approximate") = "none",
+        "Whether the activation's derivative is a function of its output y (so a layer may "
+        "keep y instead of its input for the backward).");
+    m.def(
         "activation",
         [](const std::string& name, py::handle x_obj, py::handle out_obj, py::handle weight_obj,
            double negative_slope, double alpha, double beta, double threshold, double min_val,

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .._arrays import xp_for
+from ..ops.linear import keeps_output
 from . import _kernels as K
 from . import init
 from .module import Module
@@ -76,8 +77,13 @@ class Linear(Module):
         b = self.bias.data if self.bias is not None else None
         act, params, d = self.activation, self.activation_params, K.dev(self.device)
         if self._fused():
-            y = K.require("linear")(x2, self.weight.data, b, activation=act, **params, **d)
-            self._saved = (x2, y, lead)
+            if keeps_output(act, **params):
+                y = K.require("linear")(x2, self.weight.data, b, activation=act, **params, **d)
+                self._saved = (x2, ("y", y), lead)
+            else:  # the derivative needs the pre-activation z (gelu, silu, ...)
+                y, z = K.require("linear")(x2, self.weight.data, b, activation=act,
+                                           return_pre_activation=True, **params, **d)
+                self._saved = (x2, ("z", z), lead)
         else:
             xp = xp_for(self.device)
             if b is not None:
@@ -99,8 +105,9 @@ class Linear(Module):
         act, params, d = self.activation, self.activation_params, K.dev(self.device)
         w, b = self.weight, self.bias
         if self._fused():
+            kind, kept = kept
             grad_x, grad_w, grad_b = K.require("linear_backward")(
-                g, x2, w.data, y=kept, activation=act, **params, **d)
+                g, x2, w.data, **{kind: kept}, activation=act, **params, **d)
             w.accumulate_grad(grad_w)
             if b is not None:
                 b.accumulate_grad(grad_b)

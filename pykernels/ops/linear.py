@@ -17,6 +17,7 @@ derivative is a function of the output (relu, sigmoid, tanh, ...); the others
 
 from __future__ import annotations
 
+from .._backends import module
 from ._dispatch import result_dtype, select
 from .activation import _kwargs
 
@@ -27,6 +28,15 @@ def _act(activation, params):
         raise ValueError("argument 'activation': linear cannot fuse prelu (it has a weight); "
                          "apply pk.ops.activation('prelu', ...) to the output instead")
     return name, _kwargs(name, params)
+
+
+def keeps_output(activation=None, **act_params) -> bool:
+    """Whether linear_backward can take the activation's derivative from the
+    output y (relu, sigmoid, tanh, ...): a layer then keeps y and needs no z.
+    The rule is the kernels' own (act_has_output_grad in csrc/common/activation.h)."""
+    name, kw = _act(activation, act_params)
+    kw.pop("weight", None)
+    return module("cpu").activation_grad_from_output(name, **kw)
 
 
 def _rows(a, features):
