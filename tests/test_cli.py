@@ -38,13 +38,14 @@ def test_train_from_csv(capsys, tmp_path):
     assert "test accuracy:" in capsys.readouterr().out
 
 
-def test_train_command_defaults_subprocess():
+def test_train_command_defaults_subprocess(tmp_path):
     """The console entry point on its defaults (digits with scikit-learn, else
     spiral), cut to two epochs."""
     env = dict(os.environ)
     proc = subprocess.run([sys.executable, "-c", "import sys; from pykernels.cli import main; "
                            "sys.exit(main(sys.argv[1:]))", "train", "--epochs", "2", "--device", "cpu"],
-                          capture_output=True, text=True, env=env, timeout=300)
+                          capture_output=True, text=True, env=env, timeout=300,
+                          cwd=tmp_path)  # not the source tree, whose pykernels/ has no modules
     assert proc.returncode == 0, proc.stderr
     try:
         import sklearn  # noqa: F401

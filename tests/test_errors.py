@@ -112,10 +112,10 @@ def test_cuda_binding_rejects_host_arrays():
     from pykernels import _cuda
     out = np.empty((4, 5), np.float32)
     with pytest.raises(TypeError, match="'a'.*NumPy"):
-        _cuda.matmul(F32, G32, out, False, False, 1.0, 0.0, 0)
+        _cuda.matmul(F32, G32, out, False, False, 1.0, 0.0, stream=0)
     with pytest.raises(TypeError, match="'b'"):
         _cuda.matmul(FakeCudaArray(F32), FakeCudaArray(G32.astype(np.float64)),
-                     FakeCudaArray(out), False, False, 1.0, 0.0, 0)
+                     FakeCudaArray(out), False, False, 1.0, 0.0, stream=0)
     with pytest.raises(ValueError, match="'out'"):
         _cuda.matmul(FakeCudaArray(F32), FakeCudaArray(G32),
-                     FakeCudaArray(np.empty((5, 4), np.float32)), False, False, 1.0, 0.0, 0)
+                     FakeCudaArray(np.empty((5, 4), np.float32)), False, False, 1.0, 0.0, stream=0)
