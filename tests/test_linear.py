@@ -274,3 +274,19 @@ def test_cuda_tiles(rng, device, tile, name, params, batch, in_f, out_f, dtype):
     assert_close(gx, g_prime @ w.astype(np.float64), atol=atol, rtol=rtol, what="grad_x")
     assert_close(gw, g_prime.T @ x.astype(np.float64), atol=atol, rtol=rtol, what="grad_weight")
     assert_close(gb, g_prime.sum(axis=0), atol=atol, rtol=rtol, what="grad_bias")
+
+
+def test_backward_without_input_grad_skips_grad_x(backend, rng):
+    x = rng.standard_normal((13, 9))
+    w = rng.standard_normal((5, 9))
+    b = rng.standard_normal(5)
+    g = rng.standard_normal((13, 5))
+    y = pk.ops.linear(backend.put(x), backend.put(w), backend.put(b), activation="relu",
+                      **backend.kw)
+    full = pk.ops.linear_backward(backend.put(g), backend.put(x), backend.put(w), y=y,
+                                  activation="relu", **backend.kw)
+    skip = pk.ops.linear_backward(backend.put(g), backend.put(x), backend.put(w), y=y,
+                                  activation="relu", needs_input_grad=False, **backend.kw)
+    assert skip[0] is None
+    np.testing.assert_array_equal(backend.get(skip[1]), backend.get(full[1]))
+    np.testing.assert_array_equal(backend.get(skip[2]), backend.get(full[2]))

@@ -197,3 +197,20 @@ def test_parameter_checks():
     p = nn.Parameter(np.zeros(3))
     with pytest.raises(ValueError, match="shape"):
         p.accumulate_grad(np.zeros(4))
+
+
+def test_first_layer_skips_input_grad_when_asked():
+    model = nn.Sequential(nn.Linear(6, 4, dtype=np.float64), nn.ReLU(),
+                          nn.Linear(4, 3, dtype=np.float64))
+    x = np.random.default_rng(1).standard_normal((5, 6))
+    g = np.ones((5, 3))
+    model(x)
+    grad_in = model.backward(g)
+    assert grad_in.shape == x.shape
+    w_grad = model[0].weight.grad.copy()
+    model.zero_grad()
+    model.needs_input_grad = False
+    assert not model[0].needs_input_grad and model[2].needs_input_grad
+    model(x)
+    assert model.backward(g) is None
+    np.testing.assert_allclose(model[0].weight.grad, w_grad, rtol=1e-12)

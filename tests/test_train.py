@@ -36,6 +36,7 @@ def test_fit_records_history_and_learns(capsys):
     assert history["val_accuracy"][-1] > 0.8
     assert capsys.readouterr().err == ""  # progress=False: silent
     assert model.training
+    assert model.needs_input_grad  # fit skips the input gradient only while it runs
 
 
 def test_progress_lines(capsys):

@@ -80,6 +80,7 @@ def _pykernels_phases(model, criterion, opt, x, y):
     """The step as one phase per layer and direction (the same calls
     Sequential.forward/backward make), so its time can be split by kernel."""
     layers = list(model)
+    model.needs_input_grad = False  # as in PyTorch, where the input batch needs no gradient
     state = {}
 
     def zero_grad():

@@ -107,7 +107,8 @@ class Linear(Module):
         if self._fused():
             kind, kept = kept
             grad_x, grad_w, grad_b = K.require("linear_backward")(
-                g, x2, w.data, **{kind: kept}, activation=act, **params, **d)
+                g, x2, w.data, **{kind: kept}, activation=act,
+                needs_input_grad=self.needs_input_grad, **params, **d)
             w.accumulate_grad(grad_w)
             if b is not None:
                 b.accumulate_grad(grad_b)
@@ -127,6 +128,8 @@ class Linear(Module):
                     b.grad = matmul(ones, g, **d).reshape(self.out_features)
                 else:
                     matmul(ones, g, beta=1.0, out=b.grad.reshape(1, self.out_features), **d)
+        if grad_x is None:  # needs_input_grad is False
+            return None
         return grad_x.reshape(lead + (self.in_features,))
 
     def extra_repr(self):

@@ -25,6 +25,10 @@ from .parameter import Parameter
 
 class Module:
     training: bool
+    # False: the gradient of this module's input is never used (its input is
+    # data), so backward may skip computing it and return None. Linear skips
+    # its grad_x GEMM; Sequential hands the setting to its first module.
+    needs_input_grad = True
 
     def __init__(self):
         object.__setattr__(self, "_parameters", OrderedDict())
@@ -255,6 +259,17 @@ class Sequential(Module):
         setattr(self, str(len(self._modules)), module)
         module.to(self.device)
         return self
+
+    @property
+    def needs_input_grad(self) -> bool:
+        first = next(iter(self._modules.values()), None)
+        return True if first is None else first.needs_input_grad
+
+    @needs_input_grad.setter
+    def needs_input_grad(self, flag: bool) -> None:
+        first = next(iter(self._modules.values()), None)
+        if first is not None:
+            first.needs_input_grad = bool(flag)
 
     def forward(self, x):
         for m in self._modules.values():

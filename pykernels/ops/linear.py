@@ -73,10 +73,11 @@ def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False
 
 
 def linear_backward(grad_y, x, weight, *, y=None, z=None, activation=None, device=None,
-                    **act_params):
+                    needs_input_grad=True, **act_params):
     """``(grad_x, grad_weight, grad_bias)`` of ``y = act(x @ weight.T + bias)`` given
     grad_y; the activation's derivative comes from z (any activation) or y (those whose
-    derivative is a function of the output)."""
+    derivative is a function of the output). With needs_input_grad=False, grad_x is not
+    computed (one GEMM less) and comes back as None."""
     name, kw = _act(activation, act_params)
     be = select(("grad_y", grad_y), ("x", x), ("weight", weight), ("y", y), ("z", z),
                 device=device)
@@ -86,11 +87,11 @@ def linear_backward(grad_y, x, weight, *, y=None, z=None, activation=None, devic
     y2 = _rows(y, out_f)[0] if y is not None else None
     z2 = _rows(z, out_f)[0] if z is not None else None
     dtype = result_dtype(x)
-    grad_x = be.xp.empty(getattr(x2, "shape", (0, 0)), dtype=dtype)
+    grad_x = be.xp.empty(getattr(x2, "shape", (0, 0)), dtype=dtype) if needs_input_grad else None
     grad_weight = be.xp.empty((out_f, in_f), dtype=dtype)
     grad_bias = be.xp.empty((out_f,), dtype=dtype)
     _kernel(be, "linear_backward")(g2, x2, weight, grad_x, grad_weight, grad_bias, name, y2, z2,
                                    **kw, **be.launch_kwargs())
-    if lead is not None:
+    if lead is not None and grad_x is not None:
         grad_x = grad_x.reshape(lead + (in_f,))
     return grad_x, grad_weight, grad_bias

@@ -85,6 +85,22 @@ def fit(model, criterion, optimizer, train_loader, *, epochs: int, val_loader=No
     clip_grad_norm: max global L2 norm of the gradients before each step.
     progress: a tqdm bar per epoch and one summary line per epoch.
     """
+    # The inputs are data: the first layer need not compute their gradient.
+    saved = model.needs_input_grad
+    model.needs_input_grad = False
+    try:
+        return _fit(model, criterion, optimizer, train_loader, epochs=epochs,
+                    val_loader=val_loader, scheduler=scheduler, early_stopping=early_stopping,
+                    checkpoint=checkpoint, grad_accum_steps=grad_accum_steps,
+                    clip_grad_norm=clip_grad_norm, progress=progress,
+                    scheduler_interval=scheduler_interval)
+    finally:
+        model.needs_input_grad = saved
+
+
+def _fit(model, criterion, optimizer, train_loader, *, epochs, val_loader, scheduler,
+         early_stopping, checkpoint, grad_accum_steps, clip_grad_norm, progress,
+         scheduler_interval) -> History:
     if isinstance(grad_accum_steps, bool) or not isinstance(grad_accum_steps, int) or grad_accum_steps < 1:
         raise ValueError(f"argument 'grad_accum_steps' must be a positive int, got {grad_accum_steps!r}")
     if scheduler_interval not in ("epoch", "step"):
