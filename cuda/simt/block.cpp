@@ -219,6 +219,7 @@ std::uint64_t warp_op(WarpOp op, unsigned int mask, std::uint64_t value, unsigne
 }
 
 void fiber_entry(void* arg) {
+    context_started();
     Fiber* f = static_cast<Fiber*>(arg);
     State& s = *current;
     try {

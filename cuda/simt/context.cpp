@@ -3,6 +3,55 @@
 #include <cstdint>
 #include <cstdlib>
 
+#if defined(SIMT_ASAN)
+#include <sanitizer/common_interface_defs.h>
+#endif
+
+namespace simt {
+namespace detail {
+
+#if defined(SIMT_ASAN)
+namespace {
+// The context being left by the switch in progress on this OS thread: the
+// side that resumes records that context's stack bounds as the sanitizer
+// reports them (the only way to learn the OS thread's own stack).
+thread_local Context* leaving = nullptr;
+
+void announce_switch(Context* from, Context* to) {
+    leaving = from;
+    __sanitizer_start_switch_fiber(&from->fake_stack, to->stack_bottom, to->stack_size);
+}
+
+void complete_switch(void* fake_stack) {
+    const void* bottom = nullptr;
+    std::size_t size = 0;
+    __sanitizer_finish_switch_fiber(fake_stack, &bottom, &size);
+    if (leaving) {
+        leaving->stack_bottom = bottom;
+        leaving->stack_size = size;
+    }
+}
+}  // namespace
+
+void context_started() { complete_switch(nullptr); }
+#else
+void context_started() {}
+#endif
+
+// Records the stack of a fresh context for the sanitizer; nothing otherwise.
+static void remember_stack(Context* ctx, void* stack, std::size_t size) {
+#if defined(SIMT_ASAN)
+    ctx->stack_bottom = stack;
+    ctx->stack_size = size;
+    ctx->fake_stack = nullptr;
+#else
+    (void)ctx, (void)stack, (void)size;
+#endif
+}
+
+}  // namespace detail
+}  // namespace simt
+
 #if !defined(SIMT_UCONTEXT)
 
 // simt_context_switch(void** save_sp, void* new_sp): pushes the callee-saved
@@ -71,6 +120,7 @@ namespace simt {
 namespace detail {
 
 void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(void*), void* arg) {
+    remember_stack(ctx, stack, size);
     auto top = (reinterpret_cast<std::uintptr_t>(stack) + size) & ~std::uintptr_t{15};
     // After the switch's `ret`, rsp = top - 16, 16-byte aligned as the ABI
     // requires before simt_context_start's call.
@@ -91,7 +141,15 @@ void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(voi
     ctx->sp = frame;
 }
 
-void context_switch(Context* from, Context* to) { simt_context_switch(&from->sp, to->sp); }
+void context_switch(Context* from, Context* to) {
+#if defined(SIMT_ASAN)
+    announce_switch(from, to);
+    simt_context_switch(&from->sp, to->sp);
+    complete_switch(from->fake_stack);
+#else
+    simt_context_switch(&from->sp, to->sp);
+#endif
+}
 
 }  // namespace detail
 }  // namespace simt
@@ -115,6 +173,7 @@ void ucontext_entry(unsigned int entry_hi, unsigned int entry_lo, unsigned int a
 }  // namespace
 
 void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(void*), void* arg) {
+    remember_stack(ctx, stack, size);
     getcontext(&ctx->uc);
     ctx->uc.uc_stack.ss_sp = stack;
     ctx->uc.uc_stack.ss_size = size;
@@ -127,7 +186,15 @@ void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(voi
                 static_cast<unsigned int>(a));
 }
 
-void context_switch(Context* from, Context* to) { swapcontext(&from->uc, &to->uc); }
+void context_switch(Context* from, Context* to) {
+#if defined(SIMT_ASAN)
+    announce_switch(from, to);
+    swapcontext(&from->uc, &to->uc);
+    complete_switch(from->fake_stack);
+#else
+    swapcontext(&from->uc, &to->uc);
+#endif
+}
 
 }  // namespace detail
 }  // namespace simt

@@ -12,6 +12,17 @@
 #include <ucontext.h>
 #endif
 
+// AddressSanitizer keeps shadow state per stack; every switch between stacks
+// is announced to it, or it mistakes fiber frames for overflows of the OS
+// thread's stack (and unpoisons the wrong range when an exception unwinds).
+#if defined(__SANITIZE_ADDRESS__)
+#define SIMT_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define SIMT_ASAN 1
+#endif
+#endif
+
 namespace simt {
 namespace detail {
 
@@ -21,6 +32,13 @@ struct Context {
 #else
     void* sp = nullptr;
 #endif
+#if defined(SIMT_ASAN)
+    // The stack this context runs on (learnt from the sanitizer for the OS
+    // thread's own stack) and the sanitizer's fake frames while suspended.
+    const void* stack_bottom = nullptr;
+    std::size_t stack_size = 0;
+    void* fake_stack = nullptr;
+#endif
 };
 
 // Makes `ctx` start `entry(arg)` on the stack [stack, stack + size) when first
@@ -29,6 +47,10 @@ void context_init(Context* ctx, void* stack, std::size_t size, void (*entry)(voi
 
 // Saves the running context into `from` and resumes `to`.
 void context_switch(Context* from, Context* to);
+
+// The first thing a fresh context's entry function calls (completes the
+// sanitizer's view of the switch into it; nothing otherwise).
+void context_started();
 
 }  // namespace detail
 }  // namespace simt

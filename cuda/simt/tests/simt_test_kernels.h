@@ -39,4 +39,10 @@ void failing_launch(int which);
 // __syncthreads (mode 0) or shuffles (mode 1).
 double barrier_benchmark(int blocks, int threads, int iterations, int mode);
 
+#if defined(PK_SANITIZE)
+// Launches a kernel that reads in[n] of an n-element heap buffer (1 <= n < 1024):
+// AddressSanitizer must abort the process (sanitizer_canary.cu).
+float sanitizer_canary(int n);
+#endif
+
 }  // namespace simt_test

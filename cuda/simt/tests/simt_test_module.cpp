@@ -115,4 +115,11 @@ PYBIND11_MODULE(_simt_test, m) {
     m.def("barrier_benchmark", &simt_test::barrier_benchmark, py::arg("blocks"), py::arg("threads"),
           py::arg("iterations"), py::arg("mode") = 0,
           py::call_guard<py::gil_scoped_release>());
+
+#if defined(PK_SANITIZE)
+    m.def("sanitizer_canary", [](int n) {
+        if (n < 1 || n >= 1024) throw std::invalid_argument("n must lie in [1, 1024)");
+        return simt_test::sanitizer_canary(n);
+    });
+#endif
 }
