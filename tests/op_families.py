@@ -131,8 +131,8 @@ def _softmax(inp, kw):
     y = pk.ops.softmax(x, **kw)
     ly = pk.ops.log_softmax(x, **kw)
     y0 = pk.ops.softmax(x, axis=0, **kw)
-    return (y, ly, y0, pk.ops.softmax_backward(g, y, **kw), pk.ops.log_softmax_backward(g, ly, **kw),
-            pk.ops.softmax_backward(g, y0, axis=0, **kw))
+    return (y, ly, y0, pk.ops.softmax_backward(g, y, **kw),
+            pk.ops.log_softmax_backward(g, ly, **kw), pk.ops.softmax_backward(g, y0, axis=0, **kw))
 
 
 def _dropout(inp, kw):

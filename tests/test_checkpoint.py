@@ -134,7 +134,7 @@ def test_load_wrong_shape_into_model_raises(tmp_path):
     _assert_unchanged(target, before)
 
 
-# ------------------------------------------------------------------ format, checksum, all or nothing
+# ------------------------------------------------------------ format, checksum, all or nothing
 
 def _trained(seed=0):
     """A model, an optimizer with state and a scheduler, after two steps."""
@@ -238,7 +238,8 @@ def _positions(data):
     zf = zipfile.ZipFile(io.BytesIO(data))
     info = zf.getinfo("a0.npy")
     # The local header is 30 bytes plus the name and extra field; the .npy data follows.
-    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    at = info.header_offset
+    name_len, extra_len = struct.unpack("<HH", data[at + 26:at + 30])
     npy = info.header_offset + 30 + name_len + extra_len
     header_len = struct.unpack("<H", data[npy + 8:npy + 10])[0]
     eocd = data.rindex(b"PK\x05\x06")
@@ -309,8 +310,8 @@ def test_checkpoint_of_the_older_format_is_rejected(tmp_path):
     they cannot be verified, so they are refused with a message saying why."""
     path = tmp_path / "old.npz"
     weight = np.ones((2, 3), np.float32)
-    np.savez(path, __structure__=_structure({"__dict__": [["model", {"__dict__": [["w", {"__array__": 0}]]}]]}),
-             a0=weight)
+    model = {"__dict__": [["w", {"__array__": 0}]]}
+    np.savez(path, __structure__=_structure({"__dict__": [["model", model]]}), a0=weight)
     with pytest.raises(train.CheckpointError, match="old.npz.*older"):
         train.load(path)
 
@@ -333,8 +334,8 @@ class _Payload:
       "a0.npy": np.array([_Payload()], dtype=object)}, "malformed"),  # pickled, valid checksum
     ({"__structure__.npy": _structure({"__dict__": [["model", {"__array__": 3}]]}),
       "a0.npy": np.zeros(2)}, "malformed"),  # reference to a missing array
-    ({"__structure__.npy": _structure({"__dict__": [["model", {"__dict__": []}]]}), "a0.npy": np.zeros(2),
-      "evil.npy": np.zeros(2)}, "malformed"),  # unexpected member
+    ({"__structure__.npy": _structure({"__dict__": [["model", {"__dict__": []}]]}),
+      "a0.npy": np.zeros(2), "evil.npy": np.zeros(2)}, "malformed"),  # unexpected member
     ({"__structure__.npy": np.frombuffer(b"{not json", np.uint8)}, "malformed"),
     ({"a0.npy": np.zeros(2)}, "malformed"),  # no structure
     ({"__structure__.npy": _structure([1, 2])}, "malformed"),  # not a dict with a model

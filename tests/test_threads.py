@@ -107,10 +107,11 @@ def test_kernels_release_the_gil(device):
     be shorter than a whole kernel and still show kernel CPU time. Short
     stretches of samples (shorter than a kernel) in which both threads' CPU
     clocks advance show the two kernels running at the same time, with the
-    GIL free. This holds on a busy machine
-    too (the kernels then share cores with other processes), where a speedup
-    would not show; the overlap of the intervals taken around the calls is
-    checked as well."""
+    GIL free. This holds on a busy machine too (the kernels then share cores
+    with other processes), where a speedup would not show. The intervals taken
+    around the calls must overlap as well (necessary, not sufficient: with
+    the GIL held, a thread waiting for it after its kernel returned is still
+    inside its interval)."""
     pk.set_num_threads(1)
     call = _long_kernel(device)
     c0 = time.thread_time()
@@ -122,11 +123,13 @@ def test_kernels_release_the_gil(device):
     barrier = threading.Barrier(3)
 
     def work(i):
-        barrier.wait()
-        t0 = time.perf_counter()
-        call()
-        intervals[i] = (t0, time.perf_counter())
-        done[i].set()
+        try:
+            barrier.wait()
+            t0 = time.perf_counter()
+            call()
+            intervals[i] = (t0, time.perf_counter())
+        finally:
+            done[i].set()
         release.wait(60)  # keep the thread (and its CPU clock) alive until sampling ends
 
     threads = [threading.Thread(target=work, args=(i,)) for i in range(2)]
@@ -136,7 +139,8 @@ def test_kernels_release_the_gil(device):
     barrier.wait()
     samples = []
     try:
-        while not all(d.is_set() for d in done):
+        deadline = time.perf_counter() + 120
+        while not all(d.is_set() for d in done) and time.perf_counter() < deadline:
             samples.append((time.perf_counter(), *(time.clock_gettime(c) for c in clocks)))
             time.sleep(0.001)
         samples.append((time.perf_counter(), *(time.clock_gettime(c) for c in clocks)))
@@ -152,6 +156,7 @@ def test_kernels_release_the_gil(device):
     for w, a, b in samples:
         blocks.setdefault(int((w - samples[0][0]) / window), []).append((a, b))
     both = sum(min(blk[-1][0] - blk[0][0], blk[-1][1] - blk[0][1]) for blk in blocks.values())
+    assert None not in intervals, "a kernel call failed or did not finish"
     (s0, e0), (s1, e1) = intervals
     overlap = min(e0, e1) - max(s0, s1)
     print(f"\n{device}: solo kernel {solo_cpu:.3f} s CPU; {len(samples)} samples; both kernels "
