@@ -35,7 +35,11 @@ public:
         names_.reserve(n);
         for (size_t i = 0; i < n; ++i) names_.push_back(std::string(name) + "[" + std::to_string(i) + "]");
         views_.reserve(n);
-        for (size_t i = 0; i < n; ++i) views_.push_back(view(seq[i], names_[i].c_str()));
+        items_.reserve(n);
+        for (size_t i = 0; i < n; ++i) {
+            items_.push_back(seq[i]);
+            views_.push_back(view(items_.back(), names_[i].c_str()));
+        }
     }
     TensorList(const TensorList&) = delete;
     TensorList& operator=(const TensorList&) = delete;
@@ -50,6 +54,9 @@ private:
     bool present_ = false;
     std::vector<std::string> names_;
     std::vector<ArrayView> views_;
+    // References to the arrays themselves: the kernels run without the GIL,
+    // and another Python thread may meanwhile empty the list and free them.
+    std::vector<py::object> items_;
 };
 
 // A list that must be given: always (when == nullptr, TypeError as for any

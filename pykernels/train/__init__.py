@@ -4,11 +4,12 @@
                            val_loader=val_loader, early_stopping=5, checkpoint="run.npz")
     pk.train.evaluate(model, test_loader, criterion)   # {"loss": ..., "accuracy": ...}
     history.plot("curves.png")
+    pk.train.load("run.npz", model, optimizer=optimizer)  # verified, all or nothing
 """
 
-from .checkpoint import load, save
+from .checkpoint import CheckpointError, load, save
 from .early_stopping import EarlyStopping
 from .history import History
 from .loop import evaluate, fit
 
-__all__ = ["fit", "evaluate", "History", "EarlyStopping", "save", "load"]
+__all__ = ["fit", "evaluate", "History", "EarlyStopping", "save", "load", "CheckpointError"]
