@@ -89,6 +89,26 @@ def _cpu_backend() -> Backend:
     return _CPU_BACKEND
 
 
+def require_contiguous(name: str, x) -> None:
+    """The layout rule of every op (C-contiguous, never copied), for the places
+    where the Python layer reshapes or moves axes before a binding sees the
+    array, with the bindings' message. Non-arrays are left to the binding."""
+    flags = getattr(x, "flags", None)
+    if flags is not None and not flags.c_contiguous:
+        raise ValueError(f"argument '{name}' must be C-contiguous (use numpy.ascontiguousarray)")
+
+
+def require_float_array(name: str, x) -> None:
+    """For results made without a kernel call (dropout in evaluation mode): the
+    checks a binding would make, float32/float64 and C-contiguous."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not hasattr(x, "flags"):
+        raise TypeError(f"argument '{name}' must be an array, got {type(x).__name__}")
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"argument '{name}' must be float32 or float64, got {dtype}")
+    require_contiguous(name, x)
+
+
 def result_dtype(x, default=np.float32):
     """dtype for a result allocated from argument x; bad dtypes are left to the
     binding, which names the argument."""
