@@ -16,9 +16,10 @@ views (x[:, ::2]), negative-stride views (x[::-1]), Fortran-order arrays
 a ValueError naming the argument ("must be C-contiguous (use
 numpy.ascontiguousarray)"), never copied behind the caller's back. The check
 is in the bindings (host_view / cuda_view), and in the Python layer wherever
-it would otherwise reshape or move an axis first (pk.ops.linear on
-(..., in_features) input, softmax along a non-last axis, dropout in
-evaluation mode), so that every op, module and optimizer behaves the same.
+it would otherwise reshape, move an axis or allocate first (the device
+selection of every op checks every array before results are allocated, so a
+zero-stride view claiming terabytes is refused, not allocated for), so that
+every op, module and optimizer behaves the same.
 Read-only inputs are accepted; outputs must be writable.
 
 Values: NaN and Inf propagate as the formulas in NumPy propagate them, never
@@ -46,7 +47,7 @@ from pykernels import _backends
 from pykernels import nn as pknn
 from pykernels.ops import _dispatch
 
-from conftest import assert_close
+from conftest import assert_close as _assert_close
 from reference import activation as ref_act
 from reference import softmax as ref_softmax
 from reference.cross_entropy import cross_entropy as ref_cross_entropy
@@ -54,6 +55,11 @@ from reference.losses import hinge_loss as ref_hinge, l1_loss as ref_l1, mse_los
 from test_errors import FakeCudaArray
 
 DEVICES = ["cpu", "cuda-emu"]
+
+
+def assert_close(*args, **kwargs):
+    with np.errstate(invalid="ignore"):  # inf - inf where both are inf
+        _assert_close(*args, **kwargs)
 
 
 def _kw(device):
@@ -231,11 +237,12 @@ OPS_BY_NAME = {op.name: op for op in OPS}
 
 
 def test_the_table_covers_every_public_op():
-    """A new op in pk.ops must get a row in OPS (BatchNormContext is a class)."""
-    covered = {op.name.split("_axis")[0] for op in OPS}
-    covered |= {n.rsplit("_", 1)[0] for n in covered}
-    covered |= {"log_softmax", "log_softmax_backward", "dropout_mask", "l1_loss"}
-    missing = [n for n in pk.ops.__all__ if n != "BatchNormContext" and n not in covered]
+    """A new op in pk.ops must get a row in OPS (a row named after it, or
+    after it and a variant: "l1_loss_none"). dropout_mask takes a shape, no
+    array: its p and empty shapes are tested below; BatchNormContext is a class."""
+    names = [op.name for op in OPS]
+    missing = [n for n in pk.ops.__all__ if n not in ("BatchNormContext", "dropout_mask")
+               and not any(m == n or m.startswith(n + "_") for m in names)]
     assert not missing, f"ops without a row in OPS: {missing}"
 
 
@@ -487,3 +494,516 @@ def test_binding_validates_every_array_argument(op, kind, mutate, exc, device, m
         needle = "argument '" if kind in SHAPES else f"'{_re(name)}'"
         with pytest.raises(exc, match=needle):
             fn(*bargs, **bkwargs)
+
+
+# ---------------------------------------------------------------- values: NaN and Inf
+
+NAN_X = np.array([[np.nan, np.inf, -np.inf], [-1.0, 0.0, 2.0], [0.5, -3.0, 30.0]])
+NAN_G = np.array([[1.0, 1.0, 1.0], [np.nan, 1.0, 1.0], [1.0, np.inf, np.nan]])
+ACT_PARAMS = {"prelu": {"weight": np.array([0.25, -0.5, 2.0])}}
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+@pytest.mark.parametrize("name", pk.ops.activation.__module__ and __import__(
+    "pykernels.ops.activation", fromlist=["NAMES"]).NAMES)
+def test_activation_propagates_nan_and_inf_as_the_formula(name, dt, device):
+    """relu(NaN) = NaN as in PyTorch; every activation and its gradient give,
+    at NaN/Inf inputs and NaN/Inf upstream gradients, what the formula gives
+    in NumPy (tests/reference/activation.py, which follows PyTorch's choices of
+    select vs multiply)."""
+    params = {k: v.astype(dt) for k, v in ACT_PARAMS.get(name, {}).items()}
+    x, g = NAN_X.astype(dt), NAN_G.astype(dt)
+    y = pk.ops.activation(name, x, **params, **_kw(device))
+    with np.errstate(all="ignore"):
+        want = ref_act.forward(name, x, **params)
+    assert_close(y, want, rtol=1e-5, atol=1e-6, what=f"{name}(x)")
+    for grad_y in (np.ones_like(x), g):
+        got = pk.ops.activation_backward(name, grad_y, x, **params, **_kw(device))
+        with np.errstate(all="ignore"):
+            want = ref_act.backward(name, grad_y, x, **params)
+        if name == "prelu":
+            got, want = got[0], want[0]
+        assert_close(got, want, rtol=1e-5, atol=1e-6, what=f"{name}'(x)")
+    assert np.isnan(y[0, 0]), f"{name}(NaN) must be NaN"
+
+
+SOFTMAX_ROWS = np.array([
+    [1.0, np.nan, 2.0, 0.0],          # NaN: the whole row is NaN
+    [np.inf, 1.0, 2.0, 0.0],          # +inf: inf - inf = NaN, as in PyTorch
+    [-np.inf, 0.0, 1.0, -np.inf],     # -inf entries are probability 0
+    [-np.inf, -np.inf, -np.inf, -np.inf],  # nothing finite: NaN (PyTorch)
+    [0.5, -0.5, 3.0, 1.0],
+])
+
+
+def _wide_rows(dt):
+    """Rows longer than a CUDA warp's share (block-per-row kernels), -inf first."""
+    x = np.tile(np.linspace(-2, 2, 2000), (3, 1))
+    x[0, :1500] = -np.inf
+    x[1, 1234] = np.nan
+    x[2, :] = -np.inf
+    return x.astype(dt)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("dt", [np.float32, np.float64])
+def test_softmax_and_cross_entropy_rows_with_nan_and_inf(dt, device):
+    for x in (SOFTMAX_ROWS.astype(dt), _wide_rows(dt)):
+        for log in (False, True):
+            fn = pk.ops.log_softmax if log else pk.ops.softmax
+            with np.errstate(all="ignore"):
+                want = (ref_softmax.log_softmax if log else ref_softmax.softmax)(x)
+            assert_close(fn(x, **_kw(device)), want, rtol=1e-5, atol=1e-6,
+                         what=f"{'log_' if log else ''}softmax")
+        target = np.array([2, 3, 2, 0, 1][:len(x)]) % x.shape[1]
+        loss, grad = pk.ops.cross_entropy(x, target, reduction="none", **_kw(device))
+        with np.errstate(all="ignore"):
+            want_loss, want_grad = ref_cross_entropy(x, target, reduction="none")
+        assert_close(loss, want_loss, rtol=1e-5, atol=1e-6, what="cross_entropy loss")
+        assert_close(grad, want_grad, rtol=1e-5, atol=1e-6, what="cross_entropy grad")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_losses_propagate_nan(device):
+    x = np.array([[1.0, np.nan, 2.0], [0.0, 1.0, 2.0], [np.inf, 0.0, 1.0]], np.float32)
+    t = np.zeros_like(x)
+    for fn, ref in ((pk.ops.mse_loss, ref_mse), (pk.ops.l1_loss, ref_l1)):
+        loss, grad = fn(x, t, "none", **_kw(device))
+        with np.errstate(all="ignore"):
+            want_loss, want_grad = ref(x, t, "none")
+        assert_close(loss, want_loss, what=f"{fn.__name__} loss")
+        assert_close(grad, want_grad, what=f"{fn.__name__} grad")
+        assert math.isnan(fn(x, t, **_kw(device))[0])
+    # A NaN logit makes its row's margin loss NaN (PyTorch would drop it).
+    target = np.array([0, 1, 2])
+    for p in (1, 2):
+        loss, grad = pk.ops.hinge_loss(x, target, p=p, reduction="none", **_kw(device))
+        assert np.isnan(loss[0]) and np.isnan(grad[0]).any(), (loss, grad)
+        want_loss, _ = ref_hinge(x[1:], target[1:], p=p, reduction="none")
+        assert_close(loss[1:], want_loss, what="hinge loss of finite rows")
+        assert math.isnan(pk.ops.hinge_loss(x, target, p=p, **_kw(device))[0])
+    loss, _ = pk.ops.nll_loss(x, np.array([1, 0, 0]), reduction="none", **_kw(device))
+    assert np.isnan(loss[0]) and loss[1] == 0.0 and loss[2] == -np.inf
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_gemm_batch_norm_and_optimizers_propagate_nan(device):
+    kw = _kw(device)
+    a = np.ones((4, 3), np.float32)
+    a[1, 2] = np.nan
+    a[2, 0] = np.inf
+    out = pk.ops.matmul(a, np.ones((3, 5), np.float32), **kw)
+    assert np.isnan(out[1]).all() and np.isposinf(out[2]).all() and (out[[0, 3]] == 3).all()
+    y = pk.ops.linear(a, np.ones((5, 3), np.float32), np.zeros(5, np.float32), activation="relu", **kw)
+    assert np.isnan(y[1]).all() and np.isposinf(y[2]).all()
+    x = np.arange(12, dtype=np.float32).reshape(4, 3)
+    x[2, 1] = np.nan
+    rm, rv = np.zeros(3, np.float32), np.ones(3, np.float32)
+    y, ctx = pk.ops.batch_norm(x, None, None, rm, rv, training=True, **kw)
+    assert np.isnan(y[:, 1]).all() and np.isfinite(y[:, [0, 2]]).all()
+    assert np.isnan(rm[1]) and np.isnan(rv[1]) and np.isfinite(rm[[0, 2]]).all()
+    gx = pk.ops.batch_norm_backward(np.ones_like(x), ctx)[0]
+    assert np.isnan(gx[:, 1]).all() and np.isfinite(gx[:, [0, 2]]).all()
+    assert math.isnan(pk.ops.global_norm([np.ones(3, np.float32), np.array([np.nan], np.float32)], **kw))
+    assert pk.ops.global_norm([np.array([np.inf, 1.0])], **kw) == np.inf
+    grads = [np.array([np.nan, 1.0], np.float32)]
+    assert math.isnan(pk.ops.clip_grad_norm(grads, 1.0, **kw))
+    assert np.isnan(grads[0]).all()  # scaled by NaN, as torch.nn.utils.clip_grad_norm_
+    g = np.array([np.nan, np.inf, 1.0, -1.0], np.float32)
+    steps = {
+        "sgd": lambda p: pk.ops.sgd_step([p], [g], lr=0.1, **kw),
+        "adam": lambda p: pk.ops.adam_step([p], [g], [np.zeros(4, np.float32)],
+                                           [np.zeros(4, np.float32)], step=1, lr=0.1, **kw),
+        "rmsprop": lambda p: pk.ops.rmsprop_step([p], [g], [np.zeros(4, np.float32)], lr=0.1, **kw),
+        "adagrad": lambda p: pk.ops.adagrad_step([p], [g], [np.zeros(4, np.float32)], step=1,
+                                                 lr=0.1, **kw),
+    }
+    for name, step in steps.items():
+        p = np.ones(4, np.float32)
+        step(p)
+        assert np.isnan(p[0]) and not np.isfinite(p[1]), (name, p)
+        assert np.isfinite(p[2:]).all(), f"{name}: a NaN gradient leaked into other elements: {p}"
+    xd = np.full(64, np.nan, np.float32)
+    y, mask = pk.ops.dropout(xd, 0.5, seed=3, **kw)
+    assert np.isnan(y).all()  # x * mask / (1 - p): NaN * 0 is NaN, as in PyTorch
+
+
+# ---------------------------------------------------------------- values: zero-sized dimensions
+
+def _empty_cases(kw):
+    f = np.float32
+    e = np.empty
+    out = {}
+    out["matmul m=0"] = (pk.ops.matmul(e((0, 3), f), e((3, 5), f), **kw), np.zeros((0, 5)))
+    out["matmul k=0"] = (pk.ops.matmul(e((4, 0), f), e((0, 5), f), **kw), np.zeros((4, 5)))
+    c = np.ones((4, 5), f)
+    out["matmul k=0 beta"] = (pk.ops.matmul(e((4, 0), f), e((0, 5), f), beta=0.5, out=c, **kw),
+                              np.full((4, 5), 0.5))
+    b = np.arange(5, dtype=f) - 2
+    out["linear in=0"] = (pk.ops.linear(e((4, 0), f), e((5, 0), f), b, activation="relu", **kw),
+                          np.tile(np.maximum(b, 0), (4, 1)))
+    out["linear N=0"] = (pk.ops.linear(e((0, 3), f), np.ones((5, 3), f), b, **kw), np.zeros((0, 5)))
+    gx, gw, gb = pk.ops.linear_backward(e((0, 5), f), e((0, 3), f), np.ones((5, 3), f), **kw)
+    out["linear_backward N=0"] = (np.concatenate([gw.ravel(), gb, gx.ravel()]), np.zeros(20))
+    out["activation"] = (pk.ops.activation("gelu", e((0, 4), f), **kw), np.zeros((0, 4)))
+    out["prelu grad_weight"] = (pk.ops.activation_backward("prelu", e((0, 4), f), e((0, 4), f),
+                                                           weight=np.ones(4, f), **kw)[1], np.zeros(4))
+    out["softmax N=0"] = (pk.ops.softmax(e((0, 4), f), **kw), np.zeros((0, 4)))
+    out["softmax C=0"] = (pk.ops.log_softmax(e((4, 0), f), **kw), np.zeros((4, 0)))
+    out["softmax_backward"] = (pk.ops.softmax_backward(e((0, 4), f), e((0, 4), f), **kw),
+                               np.zeros((0, 4)))
+    t0 = np.empty(0, np.int64)
+    for red, want in (("mean", np.nan), ("sum", 0.0)):
+        out[f"cross_entropy {red}"] = (pk.ops.cross_entropy(e((0, 3), f), t0, reduction=red, **kw)[0], want)
+        out[f"cross_entropy probs {red}"] = (
+            pk.ops.cross_entropy(e((0, 3), f), e((0, 3), f), reduction=red, **kw)[0], want)
+        out[f"nll_loss {red}"] = (pk.ops.nll_loss(e((0, 3), f), t0, reduction=red, **kw)[0], want)
+        out[f"hinge_loss {red}"] = (pk.ops.hinge_loss(e((0, 3), f), t0, reduction=red, **kw)[0], want)
+        out[f"mse_loss {red}"] = (pk.ops.mse_loss(e((0, 3), f), e((0, 3), f), red, **kw)[0], want)
+        out[f"l1_loss {red}"] = (pk.ops.l1_loss(e(0, f), e(0, f), red, **kw)[0], want)
+    out["cross_entropy grad"] = (pk.ops.cross_entropy(e((0, 3), f), t0, **kw)[1], np.zeros((0, 3)))
+    out["cross_entropy none"] = (pk.ops.cross_entropy(e((0, 3), f), t0, reduction="none", **kw)[0],
+                                 np.zeros(0))
+    rm, rv = np.full(3, 0.5, f), np.full(3, 2.0, f)
+    y, ctx = pk.ops.batch_norm(e((0, 3), f), None, None, rm, rv, training=True, **kw)
+    # PyTorch: an empty batch leaves the running statistics as they were
+    out["batch_norm N=0"] = (np.concatenate([y.ravel(), rm, rv]), np.array([0.5] * 3 + [2.0] * 3))
+    y, ctx = pk.ops.batch_norm(e((2, 3, 0), f), np.ones(3, f), np.zeros(3, f), None, None,
+                               training=True, **kw)
+    gx, gw, gb = pk.ops.batch_norm_backward(e((2, 3, 0), f), ctx)
+    out["batch_norm L=0 backward"] = (np.concatenate([gw, gb, gx.ravel()]), np.zeros(6))
+    out["batch_norm C=0"] = (pk.ops.batch_norm(e((4, 0), f), None, None, None, None, training=True,
+                                               **kw)[0], np.zeros((4, 0)))
+    out["dropout"] = (pk.ops.dropout(e((0, 4), f), 0.5, seed=1, **kw)[0], np.zeros((0, 4)))
+    out["dropout_mask"] = (pk.ops.dropout_mask((3, 0), 0.5, seed=1, device=kw.get("device", "cpu")),
+                           np.zeros((3, 0)))
+    p = [e(0, f), np.ones(2, f)]
+    pk.ops.adam_step(p, [e(0, f), np.ones(2, f)], [e(0, f), np.zeros(2, f)],
+                     [e(0, f), np.zeros(2, f)], step=1, lr=0.5, **kw)
+    out["adam with an empty tensor"] = (p[1], np.full(2, 0.5))
+    pk.ops.sgd_step([], [], lr=0.1, **kw)
+    out["global_norm []"] = (pk.ops.global_norm([], **kw), 0.0)
+    out["global_norm [empty]"] = (pk.ops.global_norm([e((0, 3), f)], **kw), 0.0)
+    out["clip_grad_norm [empty]"] = (pk.ops.clip_grad_norm([e(0, f)], 1.0, **kw), 0.0)
+    return out
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_sized_dimensions_give_pytorchs_results(device):
+    """Empty outputs, k = 0 products of 0, a mean over nothing NaN and a sum 0,
+    as torch gives them."""
+    failures = []
+    for name, (got, want) in _empty_cases(_kw(device)).items():
+        got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+        if got.shape != want.shape or not np.allclose(got, want, equal_nan=True):
+            failures.append(f"{name}: got {got!r}, expected {want!r}")
+    assert not failures, "\n".join(failures)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+def test_zero_sized_errors_as_pytorch(device):
+    kw = _kw(device)
+    with pytest.raises(ValueError, match="'target'"):  # class index 0 with no classes
+        pk.ops.cross_entropy(np.empty((2, 0), np.float32), np.zeros(2, np.int64), **kw)
+    with pytest.raises(ValueError, match="'x'"):  # one value per channel in training
+        pk.ops.batch_norm(np.ones((1, 3), np.float32), None, None, None, None, training=True, **kw)
+
+
+# ---------------------------------------------------------------- values: labels, p, hyper-parameters
+
+LABEL_OPS = [
+    ("cross_entropy", lambda x, t, kw: pk.ops.cross_entropy(x, t, **kw)),
+    ("nll_loss", lambda x, t, kw: pk.ops.nll_loss(x, t, **kw)),
+    ("hinge_loss", lambda x, t, kw: pk.ops.hinge_loss(x, t, **kw)),
+    ("CrossEntropyLoss", lambda x, t, kw: pknn.CrossEntropyLoss().to(kw.get("device", "cpu"))(x, t)),
+    ("NLLLoss", lambda x, t, kw: pknn.NLLLoss().to(kw.get("device", "cpu"))(x, t)),
+    ("MultiMarginLoss", lambda x, t, kw: pknn.MultiMarginLoss().to(kw.get("device", "cpu"))(x, t)),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("label", [3, -1, 2 ** 31, -(2 ** 40), -100])
+@pytest.mark.parametrize("tdt", [np.int64, np.int32])
+@pytest.mark.parametrize("name,fn", LABEL_OPS, ids=[o[0] for o in LABEL_OPS])
+def test_labels_out_of_range(name, fn, tdt, label, device):
+    x = _rand(5, 3)
+    if tdt == np.int32 and not -(2 ** 31) <= label < 2 ** 31:
+        return  # not representable
+    t = np.array([0, 1, 2, label, 1], tdt)
+    if label == -100 and name not in ("hinge_loss", "MultiMarginLoss"):
+        fn(x, t, _kw(device))  # ignore_index: valid
+        return
+    with pytest.raises(ValueError, match=f"'target'.*{label}"):
+        fn(x, t, _kw(device))
+
+
+BAD_P = [-0.1, 1.0, 1.5, float("nan"), float("inf")]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("p", BAD_P)
+def test_dropout_p_outside_0_1(p, device):
+    x = _rand(3, 4)
+    kw = _kw(device)
+    calls = [lambda: pk.ops.dropout(x, p, seed=1, **kw),
+             lambda: pk.ops.dropout(x, p, training=False, **kw),
+             lambda: pk.ops.dropout_backward(x, np.ones((3, 4), np.uint8), p, **kw),
+             lambda: pk.ops.dropout_mask((3, 4), p, seed=1, device=device),
+             lambda: pknn.Dropout(p)]
+    for call in calls:
+        with pytest.raises(ValueError, match="'p'"):
+            call()
+    mod = _backends.module(device)
+    extra = {"stream": 0} if device != "cpu" else {}
+    with pytest.raises(ValueError, match="'p'"):
+        mod.dropout(x, np.empty_like(x), np.empty((3, 4), np.uint8), p, 1, 0, **extra)
+    with pytest.raises(ValueError, match="'p'"):
+        mod.dropout_mask(np.empty((3, 4), np.uint8), p, 1, 0, **extra)
+
+
+@pytest.mark.parametrize("bad", ["0.5", None, [0.5]])
+def test_dropout_p_of_the_wrong_type(bad):
+    with pytest.raises(TypeError, match="'p'"):
+        pk.ops.dropout(_rand(3, 4), bad, seed=1)
+    with pytest.raises(TypeError, match="'p'"):
+        pknn.Dropout(bad)
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("eps", [-0.1, 1.5, float("nan")])
+def test_label_smoothing_outside_0_1(eps, device):
+    with pytest.raises(ValueError, match="'label_smoothing'"):
+        pk.ops.cross_entropy(_rand(4, 3), _labels(4, 3), label_smoothing=eps, **_kw(device))
+
+
+STEP_HYPER = [
+    ("sgd_step", "lr", -0.1), ("sgd_step", "lr", float("nan")), ("sgd_step", "momentum", -0.5),
+    ("sgd_step", "weight_decay", -1.0),
+    ("adam_step", "lr", -1e-3), ("adam_step", "beta1", 1.0), ("adam_step", "beta2", -0.1),
+    ("adam_step", "eps", -1e-8), ("adam_step", "weight_decay", -0.1), ("adam_step", "step", 0),
+    ("rmsprop_step", "lr", -0.1), ("rmsprop_step", "alpha", -0.5), ("rmsprop_step", "eps", -1.0),
+    ("rmsprop_step", "momentum", -0.9), ("rmsprop_step", "weight_decay", float("nan")),
+    ("adagrad_step", "lr", -0.1), ("adagrad_step", "lr_decay", -0.1), ("adagrad_step", "eps", -1.0),
+    ("adagrad_step", "weight_decay", -1.0), ("adagrad_step", "step", -3),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("op,key,value", STEP_HYPER, ids=[f"{o}-{k}={v}" for o, k, v in STEP_HYPER])
+def test_optimizer_step_hyper_parameters(op, key, value, device):
+    """Checked at the binding (every backend), as torch.optim's constructors check them;
+    nothing is updated."""
+    p = np.ones(4, np.float32)
+    state = [np.zeros(4, np.float32)]
+    g = [np.ones(4, np.float32)]
+    base = {"sgd_step": dict(lr=0.1), "adam_step": dict(step=1, lr=0.1),
+            "rmsprop_step": dict(lr=0.1), "adagrad_step": dict(step=1, lr=0.1)}[op]
+    base[key] = value
+    args = {"sgd_step": ([p], g, state), "adam_step": ([p], g, state, [np.zeros(4, np.float32)]),
+            "rmsprop_step": ([p], g, state), "adagrad_step": ([p], g, state)}[op]
+    with pytest.raises(ValueError, match=f"'{key}'"):
+        getattr(pk.ops, op)(*args, **base, **_kw(device))
+    assert (p == 1).all()
+
+
+OPTIMIZER_CTOR = [
+    (pk.optim.SGD, dict(lr=-0.1), "lr"), (pk.optim.SGD, dict(lr=float("nan")), "lr"),
+    (pk.optim.SGD, dict(momentum=-0.5), "momentum"), (pk.optim.SGD, dict(weight_decay=-1e-4), "weight_decay"),
+    (pk.optim.Adam, dict(lr=-1e-3), "lr"), (pk.optim.Adam, dict(eps=-1e-8), "eps"),
+    (pk.optim.Adam, dict(betas=(1.0, 0.999)), "betas"), (pk.optim.Adam, dict(betas=(0.9, -0.1)), "betas"),
+    (pk.optim.Adam, dict(betas=(float("nan"), 0.9)), "betas"),
+    (pk.optim.Adam, dict(weight_decay=-0.1), "weight_decay"), (pk.optim.Adam, dict(eps=float("nan")), "eps"),
+    (pk.optim.AdamW, dict(lr=-1.0), "lr"), (pk.optim.AdamW, dict(betas=(0.9, 1.0)), "betas"),
+    (pk.optim.AdamW, dict(weight_decay=-0.01), "weight_decay"),
+    (pk.optim.RMSprop, dict(lr=-0.1), "lr"), (pk.optim.RMSprop, dict(alpha=-0.5), "alpha"),
+    (pk.optim.RMSprop, dict(eps=-1.0), "eps"), (pk.optim.RMSprop, dict(momentum=-0.9), "momentum"),
+    (pk.optim.RMSprop, dict(weight_decay=-0.1), "weight_decay"),
+    (pk.optim.Adagrad, dict(lr=-0.1), "lr"), (pk.optim.Adagrad, dict(lr_decay=-0.1), "lr_decay"),
+    (pk.optim.Adagrad, dict(eps=-1.0), "eps"), (pk.optim.Adagrad, dict(weight_decay=-0.1), "weight_decay"),
+    (pk.optim.Adagrad, dict(initial_accumulator_value=-1.0), "initial_accumulator_value"),
+]
+
+
+@pytest.mark.parametrize("cls,kwargs,name", OPTIMIZER_CTOR,
+                         ids=[f"{c.__name__}-{k}" for c, kw, k in OPTIMIZER_CTOR for k in [list(kw)[0]]])
+def test_optimizer_constructor_arguments(cls, kwargs, name):
+    """ValueError like PyTorch's, naming the argument, in the constructor and in
+    add_param_group (a group's own options)."""
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        cls([pknn.Parameter(np.ones(3, np.float32))], **kwargs)
+    opt = cls([pknn.Parameter(np.ones(3, np.float32))])
+    with pytest.raises(ValueError, match=f"'{name}'"):
+        opt.add_param_group({"params": [pknn.Parameter(np.ones(2, np.float32))], **kwargs})
+    assert len(opt.param_groups) == 1
+
+
+@pytest.mark.parametrize("cls", [pk.optim.SGD, pk.optim.Adam, pk.optim.RMSprop, pk.optim.Adagrad])
+def test_optimizer_constructor_argument_types(cls):
+    with pytest.raises(TypeError, match="'lr'"):
+        cls([pknn.Parameter(np.ones(3, np.float32))], lr="0.1")
+
+
+# ---------------------------------------------------------------- modules
+
+MODULES = [  # (name, factory, valid input shape)
+    ("Linear", lambda: pknn.Linear(3, 5), (4, 3)),
+    ("Linear_relu", lambda: pknn.Linear(3, 5, activation="relu"), (2, 4, 3)),
+    ("Linear_gelu_unfused", lambda: pknn.Linear(3, 5, activation="gelu", fused=False), (4, 3)),
+    ("ReLU", pknn.ReLU, (4, 3)),
+    ("GELU", lambda: pknn.GELU(approximate="tanh"), (4, 3)),
+    ("PReLU", lambda: pknn.PReLU(3), (4, 3)),
+    ("Tanh", pknn.Tanh, (4, 3)),
+    ("Softplus", pknn.Softplus, (4, 3)),
+    ("Softmax", pknn.Softmax, (4, 3)),
+    ("LogSoftmax_dim0", lambda: pknn.LogSoftmax(dim=0), (4, 3)),
+    ("BatchNorm1d", lambda: pknn.BatchNorm1d(3), (4, 3)),
+    ("BatchNorm1d_eval", lambda: pknn.BatchNorm1d(3).eval(), (4, 3, 2)),
+    ("BatchNorm2d", lambda: pknn.BatchNorm2d(3), (2, 3, 2, 2)),
+    ("Dropout", lambda: pknn.Dropout(0.3), (4, 3)),
+    ("Sequential", lambda: pknn.Sequential(pknn.Linear(3, 4), pknn.ReLU(), pknn.Linear(4, 2)), (4, 3)),
+]
+ELEMENTWISE = {"ReLU", "GELU", "Tanh", "Softplus", "Softmax", "LogSoftmax_dim0", "Dropout"}
+INPUT_NAMES = "'x'|'input'|'logits'|'log_probs'"
+GRAD_NAMES = "'grad_out'|'grad_y'|'mask'|'y'"
+
+
+def _module_cases():
+    cases = []
+    for name, make, shape in MODULES:
+        for kind in ("dtype_int32", "dtype_float16", "dtype_object", "noncontiguous",
+                     "negative_stride", "fortran", "list", "cuda_array", "features", "0d"):
+            if kind in ("features", "0d") and name in ELEMENTWISE:
+                continue  # any shape is valid
+            if kind == "fortran" and len(shape) < 2:
+                continue
+            cases.append((name, make, shape, kind))
+    return cases
+
+
+def _module_bad(x, kind, axis=-1):
+    if kind.startswith("dtype_"):
+        return x.astype(kind[6:])
+    if kind == "features":  # one more feature (axis -1) or channel (axis 1)
+        shape = list(x.shape)
+        shape[axis] += 1
+        return np.resize(x, shape)
+    if kind == "0d":
+        return np.array(x.reshape(-1)[0])
+    return {"noncontiguous": _noncontig, "negative_stride": _negstride, "fortran": _fortran,
+            "list": lambda a: a.tolist(), "cuda_array": FakeCudaArray}[kind](x)
+
+
+MODULE_CASES = _module_cases()
+_TYPE_KINDS = ("dtype_int32", "dtype_float16", "dtype_object", "list", "cuda_array")
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,make,shape,kind", MODULE_CASES,
+                         ids=[f"{c[0]}-{c[3]}" for c in MODULE_CASES])
+def test_module_forward_and_backward_refuse_bad_arrays(name, make, shape, kind, device):
+    module = make().to(device)
+    x = _rand(*shape)
+    exc = TypeError if kind in _TYPE_KINDS else ValueError
+    with pytest.raises(exc, match=INPUT_NAMES):
+        module(_module_bad(x, kind, axis=1 if name.startswith(("BatchNorm", "PReLU")) else -1))
+    y = module(x)  # the module still works
+    if kind in ("features", "0d"):
+        kind = "shape"
+        bad = np.resize(y, y.shape[:-1] + (y.shape[-1] + 1,))
+    elif kind == "cuda_array":
+        bad = FakeCudaArray(y)
+    else:
+        bad = _module_bad(y, kind)
+        if bad is None:
+            return
+    with pytest.raises(exc, match=GRAD_NAMES):
+        module.backward(bad)
+
+
+LOSS_MODULES = [
+    ("CrossEntropyLoss", pknn.CrossEntropyLoss, True), ("NLLLoss", pknn.NLLLoss, True),
+    ("MultiMarginLoss", pknn.MultiMarginLoss, True), ("MSELoss", pknn.MSELoss, False),
+    ("L1Loss", pknn.L1Loss, False),
+]
+
+
+@pytest.mark.parametrize("device", DEVICES)
+@pytest.mark.parametrize("name,cls,classes", LOSS_MODULES, ids=[c[0] for c in LOSS_MODULES])
+def test_loss_modules_refuse_bad_arrays(name, cls, classes, device):
+    crit = cls().to(device)
+    out = _rand(4, 3)
+    target = _labels(4, 3) if classes else _rand(4, 3, seed=5)
+    for kind in ("dtype_int32", "dtype_float16", "noncontiguous", "fortran", "list", "cuda_array"):
+        exc = TypeError if kind in _TYPE_KINDS else ValueError
+        with pytest.raises(exc, match=INPUT_NAMES):
+            crit(_module_bad(out, kind), target)
+        bad_t = _module_bad(target, kind) if not (classes and kind == "fortran") else None
+        if bad_t is not None and not (classes and kind == "dtype_int32"):
+            with pytest.raises(exc, match="'target'"):
+                crit(out, bad_t)
+    with pytest.raises(ValueError, match="'target'"):
+        crit(out, target[:3])
+    assert math.isfinite(crit(out, target))
+
+
+# ---------------------------------------------------------------- huge sizes
+
+HUGE_M, HUGE_K = 8, 2 ** 28 + 8  # 8 * HUGE_K > 2**31 elements per operand
+
+
+@pytest.fixture(scope="module")
+def huge():
+    """Two float32 operands of 2**31 + 64 elements (8 GiB each) that are never
+    materialised: np.zeros maps zero pages, which reading leaves shared, so
+    the test's resident memory stays at a few MB. Nonzeros sit at the first
+    and last elements, whose offsets need more than 31 bits."""
+    try:
+        a = np.zeros((HUGE_M, HUGE_K), np.float32)
+        b = np.zeros((HUGE_K, HUGE_M), np.float32)
+    except MemoryError:  # pragma: no cover - a machine with little address space
+        pytest.skip("cannot reserve 16 GiB of address space")
+    a[0, 0], b[0, 0] = 1.0, 5.0
+    a[-1, -1], b[-1, -3] = 3.0, 2.0
+    return a, b
+
+
+def test_huge_gemm_index_arithmetic_on_the_cpu(huge):
+    """Offsets beyond 2**31 (row 7 of a, the last rows of b) are read where
+    they are: a 32-bit index would wrap to another element or crash."""
+    a, b = huge
+    want = np.zeros((HUGE_M, HUGE_M), np.float32)
+    want[0, 0], want[-1, -3] = 5.0, 6.0
+    np.testing.assert_array_equal(pk.ops.matmul(a, b), want)
+    np.testing.assert_array_equal(pk.ops.matmul(b, a, trans_a=True, trans_b=True), want.T)
+    y = pk.ops.linear(a, b.reshape(HUGE_M, HUGE_K))  # the same memory read as (8, K) weights
+    assert y[-1, -1] == 3.0 * b.reshape(HUGE_M, HUGE_K)[-1, -1]
+    assert pk.ops.global_norm([a]) == pytest.approx(math.sqrt(10.0))
+
+
+def test_huge_dimensions_are_refused_by_the_cuda_bindings(huge):
+    """The CUDA GEMM indexes rows, columns and k with 32-bit integers: a
+    dimension of 2**31 or more is a ValueError naming the argument, at the
+    binding, before anything is launched (the emulator runs the same code)."""
+    big = np.lib.stride_tricks.as_strided(huge[0], shape=(1, 2 ** 31 + 8), strides=(4, 4))
+    assert big.flags.c_contiguous  # the first 2**31 + 8 elements of a, as one row
+    col = huge[1].reshape(-1)[: 2 ** 31 + 8].reshape(-1, 1)
+    with pytest.raises(ValueError, match="'a'.*2\\^31"):
+        pk.ops.matmul(big, col, device="cuda-emu")
+    with pytest.raises(ValueError, match="'x'.*2\\^31"):
+        pk.ops.linear(big, np.zeros((1, big.shape[1]), np.float32)[:0].reshape(0, big.shape[1]),
+                      device="cuda-emu")
+
+
+def test_huge_zero_stride_views_are_rejected_not_read():
+    """A broadcast view that claims 2**40 elements over one real element is
+    not C-contiguous: refused by name, never read (it would be 4 TiB)."""
+    fake = np.lib.stride_tricks.as_strided(np.zeros(1, np.float32), shape=(2 ** 20, 2 ** 20),
+                                           strides=(0, 0))
+    for dev in DEVICES:
+        with pytest.raises(ValueError, match="'x'.*contiguous"):
+            pk.ops.activation("relu", fake, device=dev)
+        with pytest.raises(ValueError, match="'a'.*contiguous"):
+            pk.ops.matmul(fake, fake, device=dev)
+        with pytest.raises(ValueError, match="'tensors\\[0\\]'.*contiguous"):
+            pk.ops.global_norm([fake], device=dev)

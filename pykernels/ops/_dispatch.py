@@ -1,6 +1,7 @@
 """Choosing the backend an op runs on, from its array arguments.
 
-NumPy arrays run on the CPU kernels, or on the CUDA kernels under the SIMT
+Every array must be C-contiguous (ValueError naming it otherwise; nothing is
+copied). NumPy arrays run on the CPU kernels, or on the CUDA kernels under the SIMT
 emulator with device="cuda-emu"; arrays with __cuda_array_interface__ (CuPy,
 ...) run on the CUDA kernels, on CuPy's current stream. Mixing the two is a
 TypeError naming both arguments: nothing is copied between devices behind the
@@ -58,11 +59,16 @@ def select(*named_arrays, device: str | None = None) -> Backend:
     if device is None or device == "cpu":
         # Fast path for the common case, all NumPy: ops on small training
         # shapes take microseconds, so dispatch must not cost more.
-        if all(a is None or type(a) is np.ndarray for _, a in named_arrays):
+        if all(a is None or (type(a) is np.ndarray and a.flags.c_contiguous)
+               for _, a in named_arrays):
             return _cpu_backend()
     if device is not None and device not in DEVICES:
         raise ValueError(f"argument 'device' must be one of {DEVICES}, got {device!r}")
     present = [(n, a) for n, a in named_arrays if a is not None]
+    # The layout rule, checked before the op allocates its results: a
+    # zero-stride view may claim more elements than memory can hold.
+    for n, a in present:
+        require_contiguous(n, a)
     on_gpu = [n for n, a in present if is_cuda_array(a)]
     on_host = [n for n, a in present if not is_cuda_array(a)]
     if on_gpu and on_host:
