@@ -26,13 +26,16 @@ Values: NaN and Inf propagate as the formulas in NumPy propagate them, never
 hidden (relu(NaN) is NaN as in PyTorch; a softmax row with a NaN is all NaN;
 a NaN logit makes the multi-margin loss NaN, where PyTorch's max(0, z) would
 drop it). Zero-sized dimensions give PyTorch's results (empty outputs, a mean
-over nothing is NaN, a sum is 0, k = 0 products are 0) or its errors.
+over nothing is NaN, a sum is 0, k = 0 products are 0) or its errors (the
+multi-margin loss of an empty batch is NaN; PyTorch returns an
+uninitialised value there).
 
-Huge sizes: the CPU kernels index with 64-bit integers; the test at the end
-runs a GEMM whose inner dimension exceeds 2**31 on inputs that are never
-materialised (zero pages), and checks that the CUDA bindings, whose kernels
-take 32-bit dimensions, refuse such shapes with a ValueError naming the
-argument instead of wrapping around.
+Huge sizes: the CPU kernels index with 64-bit integers; the tests at the end
+run GEMMs and a norm on operands of more than 2**31 elements that are never
+materialised (zero pages), with values at offsets beyond 2**31, and check
+that the CUDA bindings, whose GEMM kernels take 32-bit dimensions, refuse a
+dimension of 2**31 or more with a ValueError naming the argument instead of
+wrapping around.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ import pykernels as pk
 from pykernels import _backends
 from pykernels import nn as pknn
 from pykernels.ops import _dispatch
+from pykernels.ops.activation import NAMES as ACTIVATION_NAMES
 
 from conftest import assert_close as _assert_close
 from reference import activation as ref_act
@@ -496,6 +500,25 @@ def test_binding_validates_every_array_argument(op, kind, mutate, exc, device, m
             fn(*bargs, **bkwargs)
 
 
+def _cuda_module():
+    try:
+        from pykernels import _cuda
+    except ImportError as exc:
+        pytest.skip(f"the cuda backend is not built: {exc}")
+    return _cuda
+
+
+@pytest.mark.parametrize("op", [op for op in OPS if op.binding], ids=repr)
+def test_cuda_binding_refuses_numpy_arrays(op, monkeypatch):
+    """The call the cuda-emu backend makes (the same binding code, compiled for
+    the emulator) replayed on _cuda with its NumPy arrays: refused by name
+    before anything is launched (needs the _cuda module, not a GPU)."""
+    cuda = _cuda_module()
+    fn, args, kwargs, arrays = _binding_call(op, "cuda-emu", monkeypatch)
+    with pytest.raises(TypeError, match="argument '.*NumPy"):
+        getattr(cuda, fn.__name__)(*args, **kwargs)
+
+
 # ---------------------------------------------------------------- values: NaN and Inf
 
 NAN_X = np.array([[np.nan, np.inf, -np.inf], [-1.0, 0.0, 2.0], [0.5, -3.0, 30.0]])
@@ -505,8 +528,7 @@ ACT_PARAMS = {"prelu": {"weight": np.array([0.25, -0.5, 2.0])}}
 
 @pytest.mark.parametrize("device", DEVICES)
 @pytest.mark.parametrize("dt", [np.float32, np.float64])
-@pytest.mark.parametrize("name", pk.ops.activation.__module__ and __import__(
-    "pykernels.ops.activation", fromlist=["NAMES"]).NAMES)
+@pytest.mark.parametrize("name", ACTIVATION_NAMES)
 def test_activation_propagates_nan_and_inf_as_the_formula(name, dt, device):
     """relu(NaN) = NaN as in PyTorch; every activation and its gradient give,
     at NaN/Inf inputs and NaN/Inf upstream gradients, what the formula gives
