@@ -228,7 +228,7 @@ cudaStream_t as_stream(void* s) { return static_cast<cudaStream_t>(s); }
 
 int chunks_of(int64_t size) {
     const int64_t c = (size + kChunk - 1) / kChunk;
-    if (c > INT_MAX) throw std::runtime_error("optimizer step: tensor too large for one launch");
+    if (c > INT_MAX) throw std::invalid_argument("optimizer step: a tensor of more than 2^31 chunks of 4096 elements");
     return static_cast<int>(c);
 }
 

@@ -89,7 +89,8 @@ inline ActivationPlan activation_plan(const std::string& name, const ArrayView& 
     const int64_t c = x.ndim() >= 2 ? x.dim(1) : 1;
     if (weight->ndim() > 1 || (weight->size() != 1 && weight->size() != c))
         throw py::value_error("argument 'weight' must hold 1 or x.shape[1] = " +
-                              std::to_string(c) + " elements in at most one dimension, got shape " +
+                              std::to_string(c) + " elements in at most one dimension (argument '" +
+                              x.name + "' has shape " + shape_str(x.shape) + "), got shape " +
                               shape_str(weight->shape));
     if (weight->size() == 1) {
         plan.inner = plan.n;

@@ -1,6 +1,7 @@
 #include "array_view.h"
 
 #include <algorithm>
+#include <cstdint>
 #include <sstream>
 
 namespace pk {
@@ -161,6 +162,13 @@ void require_no_overlap(const ArrayView& out, const ArrayView& in) {
     if (out.nbytes() == 0 || in.nbytes() == 0) return;
     if (o < i + in.nbytes() && i < o + out.nbytes())
         value_error(arg(out) + " shares memory with " + arg(in));
+}
+
+void require_dims_below_2_31(const ArrayView& a, const char* what) {
+    for (int64_t s : a.shape)
+        if (s > INT32_MAX)
+            value_error(arg(a) + " has shape " + shape_str(a.shape) + ": " + what +
+                        " takes dimensions below 2^31");
 }
 
 }  // namespace pk

@@ -51,6 +51,10 @@ void require_writable(const ArrayView& a);
 // Outputs may not share memory with inputs: kernels read inputs while writing.
 void require_no_overlap(const ArrayView& out, const ArrayView& in);
 
+// Every dimension below 2^31: for kernels that index a dimension with 32-bit
+// integers (the CUDA GEMM tiles). `what` names the kernel in the message.
+void require_dims_below_2_31(const ArrayView& a, const char* what);
+
 std::string shape_str(const std::vector<int64_t>& shape);
 
 }  // namespace pk

@@ -44,15 +44,17 @@ PK_HD inline T l1_grad(T x, T t, T g) {
 }
 
 // The hinge term of class i (i != y) and its derivative w.r.t. x_i, both
-// before the w_y / C factor.
+// before the w_y / C factor. A NaN z (a NaN logit) stays NaN, as
+// numpy.maximum(z, 0) keeps it; PyTorch's z > 0 test would drop it, hiding
+// the NaN from the loss.
 template <class T>
 PK_HD inline T margin_term(T z, int p) {
-    return z > T(0) ? (p == 1 ? z : z * z) : T(0);
+    return z > T(0) ? (p == 1 ? z : z * z) : z == z ? T(0) : z;
 }
 
 template <class T>
 PK_HD inline T margin_term_grad(T z, int p) {
-    return z > T(0) ? (p == 1 ? T(1) : T(2) * z) : T(0);
+    return z > T(0) ? (p == 1 ? T(1) : T(2) * z) : z == z ? T(0) : z;
 }
 
 }  // namespace pk

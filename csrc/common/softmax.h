@@ -43,7 +43,9 @@ template <class T>
 PK_HD inline MaxSum<T> max_sum_add(MaxSum<T> a, T x) {
     using std::exp;
     if (x > a.m) return {x, rescale(a.s, a.m, x) + T(1)};
-    return {a.m, a.s + exp(x - a.m)};  // NaN x propagates through the sum
+    // x = -inf adds exp(-inf) = 0, also while m is still -inf, where
+    // exp(x - m) would be exp(NaN); a NaN x propagates through the sum.
+    return {a.m, x == -INFINITY ? a.s : a.s + exp(x - a.m)};
 }
 
 template <class T>

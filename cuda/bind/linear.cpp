@@ -68,6 +68,8 @@ void bind_linear(py::module_& m) {
             const ArrayView x = device_view(x_obj, "x");
             const ArrayView w = device_view(w_obj, "weight");
             const auto [batch, in_f, out_f] = linear_check_x_weight(x, w);
+            require_dims_below_2_31(x, "the CUDA GEMM");
+            require_dims_below_2_31(w, "the CUDA GEMM");
             const std::optional<ArrayView> bias = optional_view(b_obj, "bias");
             linear_check_bias(bias, x, out_f);
             const ArrayView out = device_view(out_obj, "out");
@@ -107,6 +109,8 @@ void bind_linear(py::module_& m) {
             const ArrayView x = device_view(x_obj, "x");
             const ArrayView w = device_view(w_obj, "weight");
             const auto [batch, in_f, out_f] = linear_check_x_weight(x, w);
+            require_dims_below_2_31(x, "the CUDA GEMM");
+            require_dims_below_2_31(w, "the CUDA GEMM");
             const ArrayView g = device_view(g_obj, "grad_y");
             require_same_dtype(x, g);
             require_shape(g, {batch, out_f});

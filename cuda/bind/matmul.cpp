@@ -30,6 +30,9 @@ void bind_matmul(py::module_& m) {
             const ArrayView b = device_view(b_obj, "b");
             const ArrayView out = device_view(out_obj, "out");
             const MatmulDims d = matmul_checks(a, b, out, trans_a, trans_b);
+            // The kernels index rows, columns and k with 32-bit integers.
+            require_dims_below_2_31(a, "the CUDA GEMM");
+            require_dims_below_2_31(b, "the CUDA GEMM");
             if (a.dtype == DType::f32)
                 run_gemm<float>(a, b, out, d, trans_a, trans_b, alpha, beta, tile, stream);
             else

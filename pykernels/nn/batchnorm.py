@@ -56,11 +56,13 @@ class _BatchNorm(Module):
             init.zeros_(self.bias)
 
     def forward(self, x):
+        if not hasattr(x, "ndim") or not hasattr(x, "shape"):
+            raise TypeError(f"argument 'x' must be an array, got {type(x).__name__}")
         if x.ndim not in self._ndims:
-            raise ValueError(f"{type(self).__name__} expects input of {' or '.join(map(str, self._ndims))} "
+            raise ValueError(f"{type(self).__name__}: argument 'x' must have {' or '.join(map(str, self._ndims))} "
                              f"dimensions, got shape {tuple(x.shape)}")
         if x.shape[1] != self.num_features:
-            raise ValueError(f"{type(self).__name__}({self.num_features}) got {x.shape[1]} channels "
+            raise ValueError(f"{type(self).__name__}({self.num_features}): argument 'x' has {x.shape[1]} channels "
                              f"(input shape {tuple(x.shape)})")
         momentum = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:

@@ -9,6 +9,7 @@ and evaluation mode make no kernel call (identity).
 
 from __future__ import annotations
 
+from ..ops.dropout import _check_p
 from . import _kernels as K
 from .module import Module
 
@@ -16,10 +17,8 @@ from .module import Module
 class Dropout(Module):
     def __init__(self, p: float = 0.5, inplace: bool = False):
         super().__init__()
-        if not 0.0 <= p < 1.0:
-            # PyTorch allows p = 1 (all zeros); the kernel's 1 / (1 - p) scale does not.
-            raise ValueError(f"argument 'p' (dropout probability) must be in [0, 1), got {p}")
-        self.p = float(p)
+        # PyTorch allows p = 1 (all zeros); the kernel's 1 / (1 - p) scale does not.
+        self.p = _check_p(p)
         self._mask = None
         self._identity = False
 

@@ -22,6 +22,7 @@ import math
 import numpy as np
 
 from .._arrays import xp_for
+from ..ops._dispatch import require_contiguous, require_float_array
 from ..ops.linear import keeps_output
 from . import _kernels as K
 from . import init
@@ -70,10 +71,18 @@ class Linear(Module):
         return use_fused_linear() if self.fused is None else bool(self.fused)
 
     def forward(self, x):
-        if x.shape[-1] != self.in_features:
-            raise ValueError(f"Linear({self.in_features}, {self.out_features}) got input of shape {x.shape}")
-        lead = x.shape[:-1]
-        x2 = x.reshape(-1, self.in_features)
+        shape = getattr(x, "shape", None)
+        if shape is None or not hasattr(x, "reshape"):
+            raise TypeError(f"argument 'x' must be an array, got {type(x).__name__}")
+        if len(shape) == 0 or shape[-1] != self.in_features:
+            raise ValueError(f"Linear({self.in_features}, {self.out_features}): argument 'x' must have "
+                             f"shape (..., {self.in_features}), got {tuple(shape)}")
+        lead = tuple(shape[:-1])
+        if len(shape) == 2:
+            x2 = x
+        else:
+            require_contiguous("x", x)  # reshape would copy it otherwise
+            x2 = x.reshape(-1, self.in_features)
         b = self.bias.data if self.bias is not None else None
         act, params, d = self.activation, self.activation_params, K.dev(self.device)
         if self._fused():
@@ -85,6 +94,7 @@ class Linear(Module):
                                            return_pre_activation=True, **params, **d)
                 self._saved = (x2, ("z", z), lead)
         else:
+            require_float_array("x", x2)  # else matmul would name it 'a'
             xp = xp_for(self.device)
             if b is not None:
                 z = xp.empty((x2.shape[0], self.out_features), dtype=self.weight.dtype)
@@ -94,14 +104,24 @@ class Linear(Module):
                 z = K.require("matmul")(x2, self.weight.data, trans_b=True, **d)
             y = K.require("activation")(act, z, **params, **d) if act else z
             self._saved = (x2, z, lead)
-        return y.reshape(lead + (self.out_features,))
+        return y if len(lead) == 1 else y.reshape(lead + (self.out_features,))
 
     def backward(self, grad_out):
         if self._saved is None:
             raise RuntimeError("Linear.backward called before forward")
         x2, kept, lead = self._saved
+        shape = getattr(grad_out, "shape", None)
+        if shape is None or not hasattr(grad_out, "reshape"):
+            raise TypeError(f"argument 'grad_out' must be an array, got {type(grad_out).__name__}")
+        if tuple(shape) != tuple(lead) + (self.out_features,):
+            raise ValueError(f"argument 'grad_out' must have the output's shape "
+                             f"{tuple(lead) + (self.out_features,)}, got {tuple(shape)}")
+        if len(shape) == 2:
+            g = grad_out
+        else:
+            require_contiguous("grad_out", grad_out)
+            g = grad_out.reshape(-1, self.out_features)
         self._saved = None
-        g = grad_out.reshape(-1, self.out_features)
         act, params, d = self.activation, self.activation_params, K.dev(self.device)
         w, b = self.weight, self.bias
         if self._fused():
@@ -114,6 +134,7 @@ class Linear(Module):
                 b.accumulate_grad(grad_b)
         else:
             matmul = K.require("matmul")
+            require_float_array("grad_out", g)
             if act:
                 g = K.require("activation_backward")(act, g, kept, **params, **d)
             grad_x = matmul(g, w.data, **d)

@@ -1,6 +1,7 @@
 """Choosing the backend an op runs on, from its array arguments.
 
-NumPy arrays run on the CPU kernels, or on the CUDA kernels under the SIMT
+Every array must be C-contiguous (ValueError naming it otherwise; nothing is
+copied). NumPy arrays run on the CPU kernels, or on the CUDA kernels under the SIMT
 emulator with device="cuda-emu"; arrays with __cuda_array_interface__ (CuPy,
 ...) run on the CUDA kernels, on CuPy's current stream. Mixing the two is a
 TypeError naming both arguments: nothing is copied between devices behind the
@@ -58,11 +59,16 @@ def select(*named_arrays, device: str | None = None) -> Backend:
     if device is None or device == "cpu":
         # Fast path for the common case, all NumPy: ops on small training
         # shapes take microseconds, so dispatch must not cost more.
-        if all(a is None or type(a) is np.ndarray for _, a in named_arrays):
+        if all(a is None or (type(a) is np.ndarray and a.flags.c_contiguous)
+               for _, a in named_arrays):
             return _cpu_backend()
     if device is not None and device not in DEVICES:
         raise ValueError(f"argument 'device' must be one of {DEVICES}, got {device!r}")
     present = [(n, a) for n, a in named_arrays if a is not None]
+    # The layout rule, checked before the op allocates its results: a
+    # zero-stride view may claim more elements than memory can hold.
+    for n, a in present:
+        require_contiguous(n, a)
     on_gpu = [n for n, a in present if is_cuda_array(a)]
     on_host = [n for n, a in present if not is_cuda_array(a)]
     if on_gpu and on_host:
@@ -87,6 +93,26 @@ def _cpu_backend() -> Backend:
     if _CPU_BACKEND is None:
         _CPU_BACKEND = Backend("cpu", module("cpu"))
     return _CPU_BACKEND
+
+
+def require_contiguous(name: str, x) -> None:
+    """The layout rule of every op (C-contiguous, never copied), for the places
+    where the Python layer reshapes or moves axes before a binding sees the
+    array, with the bindings' message. Non-arrays are left to the binding."""
+    flags = getattr(x, "flags", None)
+    if flags is not None and not flags.c_contiguous:
+        raise ValueError(f"argument '{name}' must be C-contiguous (use numpy.ascontiguousarray)")
+
+
+def require_float_array(name: str, x) -> None:
+    """For results made without a kernel call (dropout in evaluation mode): the
+    checks a binding would make, float32/float64 and C-contiguous."""
+    dtype = getattr(x, "dtype", None)
+    if dtype is None or not hasattr(x, "flags"):
+        raise TypeError(f"argument '{name}' must be an array, got {type(x).__name__}")
+    if dtype not in (np.float32, np.float64):
+        raise TypeError(f"argument '{name}' must be float32 or float64, got {dtype}")
+    require_contiguous(name, x)
 
 
 def result_dtype(x, default=np.float32):

@@ -16,7 +16,7 @@ import numbers
 import numpy as np
 
 from .. import random as _random
-from ._dispatch import result_dtype, select
+from ._dispatch import require_float_array, result_dtype, select
 
 
 def _check_p(p):
@@ -61,6 +61,7 @@ def dropout(x, p, *, training=True, seed=None, offset=0, device=None):
     p = _check_p(p)
     be = select(("x", x), device=device)
     if not training:
+        require_float_array("x", x)  # what the kernel would check
         return be.xp.array(x, copy=True), None
     shape = getattr(x, "shape", ())
     seed, offset = _seed_offset(seed, offset, shape)
@@ -76,6 +77,7 @@ def dropout_backward(grad_y, mask, p, *, device=None):
     p = _check_p(p)
     be = select(("grad_y", grad_y), ("mask", mask), device=device)
     if mask is None:
+        require_float_array("grad_y", grad_y)
         return be.xp.array(grad_y, copy=True)
     grad_x = be.xp.empty(getattr(grad_y, "shape", ()), dtype=result_dtype(grad_y))
     be.mod.dropout_backward(grad_y, mask, grad_x, p, **be.launch_kwargs())

@@ -18,7 +18,7 @@ derivative is a function of the output (relu, sigmoid, tanh, ...); the others
 from __future__ import annotations
 
 from .._backends import module
-from ._dispatch import result_dtype, select
+from ._dispatch import require_contiguous, result_dtype, select
 from .activation import _kwargs
 
 
@@ -39,12 +39,40 @@ def keeps_output(activation=None, **act_params) -> bool:
     return module("cpu").activation_grad_from_output(name, **kw)
 
 
-def _rows(a, features):
-    """a as a 2-D (rows, features) view; the binding rejects anything else."""
+def _weight_shape(weight):
+    """(out_features, in_features); the binding names a non-array weight, but
+    the shapes are needed here first, to flatten x."""
+    shape = getattr(weight, "shape", None)
+    if shape is None:
+        raise TypeError(f"argument 'weight' must be an array, got {type(weight).__name__}")
+    if len(shape) != 2:
+        raise ValueError(f"argument 'weight' must be 2-D (out_features, in_features), got shape "
+                         f"{tuple(shape)}")
+    return tuple(shape)
+
+
+def _rows(a, features, name, like=None):
+    """a as a 2-D (rows, features) view and its leading shape (None when a is
+    2-D already: the binding checks it). ``like``: (name, leading shape) that
+    a's leading shape must equal. Reshaping is only done on C-contiguous
+    arrays (the layout rule: no hidden copies)."""
     shape = getattr(a, "shape", None)
-    if shape is None or len(shape) < 1 or len(shape) == 2:
+    if shape is None:
+        return a, None  # not an array: the binding names it
+    shape = tuple(shape)
+    if len(shape) == 0:
+        raise ValueError(f"argument '{name}' must have at least 1 dimension (..., {features}), "
+                         f"got a 0-d array")
+    if like is not None and like[1] is not None and shape[:-1] != like[1]:
+        raise ValueError(f"argument '{name}' has shape {shape} but argument '{like[0]}' has "
+                         f"leading dimensions {like[1]}; they must match")
+    if len(shape) == 2:
         return a, None
-    return a.reshape(-1, features), tuple(shape[:-1])
+    if shape[-1] != features:
+        raise ValueError(f"argument '{name}' must have {features} features in its last "
+                         f"dimension, got shape {shape}")
+    require_contiguous(name, a)
+    return a.reshape(-1, features), shape[:-1]
 
 
 def _kernel(be, name):
@@ -60,9 +88,9 @@ def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False
     With return_pre_activation=True, returns ``(y, z)`` with z = x @ weight.T + bias."""
     name, kw = _act(activation, act_params)
     be = select(("x", x), ("weight", weight), ("bias", bias), device=device)
-    in_f = getattr(weight, "shape", (0, 0))[-1]
-    x2, lead = _rows(x, in_f)
-    shape = (getattr(x2, "shape", (0,))[0], getattr(weight, "shape", (0,))[0])
+    out_f, in_f = _weight_shape(weight)
+    x2, lead = _rows(x, in_f, "x")
+    shape = (getattr(x2, "shape", (0,))[0], out_f)
     y = be.xp.empty(shape, dtype=result_dtype(x))
     z = be.xp.empty(shape, dtype=result_dtype(x)) if return_pre_activation else None
     _kernel(be, "linear")(x2, weight, bias, y, name, z, **kw, **be.launch_kwargs())
@@ -81,11 +109,13 @@ def linear_backward(grad_y, x, weight, *, y=None, z=None, activation=None, devic
     name, kw = _act(activation, act_params)
     be = select(("grad_y", grad_y), ("x", x), ("weight", weight), ("y", y), ("z", z),
                 device=device)
-    out_f, in_f = getattr(weight, "shape", (0, 0))
-    x2, lead = _rows(x, in_f)
-    g2, _ = _rows(grad_y, out_f)
-    y2 = _rows(y, out_f)[0] if y is not None else None
-    z2 = _rows(z, out_f)[0] if z is not None else None
+    out_f, in_f = _weight_shape(weight)
+    x_lead = tuple(x.shape[:-1]) if getattr(x, "ndim", 0) >= 1 else None
+    x2, lead = _rows(x, in_f, "x")
+    g2, _ = _rows(grad_y, out_f, "grad_y", like=("x", x_lead))
+    g_lead = tuple(grad_y.shape[:-1]) if getattr(grad_y, "ndim", 0) >= 1 else None
+    y2 = _rows(y, out_f, "y", like=("grad_y", g_lead))[0] if y is not None else None
+    z2 = _rows(z, out_f, "z", like=("grad_y", g_lead))[0] if z is not None else None
     dtype = result_dtype(x)
     grad_x = be.xp.empty(getattr(x2, "shape", (0, 0)), dtype=dtype) if needs_input_grad else None
     grad_weight = be.xp.empty((out_f, in_f), dtype=dtype)

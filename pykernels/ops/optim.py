@@ -70,10 +70,10 @@ def _as_list(x, name):
 
 
 def _backend(device, **lists):
-    """The backend from the first tensor of each list (the binding checks
-    every element, so a stray host or device array is still reported by name)."""
-    firsts = [(f"{name}[0]", lst[0]) for name, lst in lists.items() if lst]
-    return select(*firsts, device=device)
+    """The backend from every tensor of every list, so that one array on the
+    other device is reported by name (the binding checks each element again)."""
+    named = [(f"{name}[{i}]", t) for name, lst in lists.items() if lst for i, t in enumerate(lst)]
+    return select(*named, device=device)
 
 
 def _workspace(be, tensors):

@@ -14,7 +14,7 @@ keep the softmax axis last where you can.
 
 from __future__ import annotations
 
-from ._dispatch import result_dtype, select
+from ._dispatch import require_contiguous, result_dtype, select
 
 
 def _axis(x, axis):
@@ -54,6 +54,7 @@ def _forward(x, axis, log, device):
     ax = _axis(x, axis)
     if ax is None:
         be.mod.softmax(x, x, log, **be.launch_kwargs())  # raises, naming 'x'
+    require_contiguous("x", x)  # before _to_last, which would copy it
     xp = be.xp
     xm = _to_last(xp, x, ax)
     out = xp.empty(xm.shape, dtype=result_dtype(x))
@@ -66,6 +67,8 @@ def _backward(grad_y, y, axis, log, device):
     ax = _axis(y, axis)
     if ax is None or getattr(grad_y, "shape", None) != y.shape:
         be.mod.softmax_backward(grad_y, y, y, log, **be.launch_kwargs())  # raises
+    require_contiguous("grad_y", grad_y)
+    require_contiguous("y", y)
     xp = be.xp
     ym = _to_last(xp, y, ax)
     gm = _to_last(xp, grad_y, ax)

@@ -14,6 +14,7 @@ change, they are moved or cast on the next step.
 
 from __future__ import annotations
 
+import numbers
 from collections import defaultdict
 
 import numpy as np
@@ -28,6 +29,17 @@ class _Required:
 
 
 required = _Required()
+
+# Options that PyTorch requires to be >= 0, with the words of its messages.
+_NONNEGATIVE = {"lr": "learning rate", "eps": "epsilon value", "weight_decay": "weight_decay value",
+                "momentum": "momentum value", "alpha": "alpha value", "lr_decay": "lr_decay value",
+                "initial_accumulator_value": "initial_accumulator_value value"}
+
+
+def _number(name: str, value) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise TypeError(f"argument '{name}' must be a number, got {type(value).__name__}")
+    return float(value)
 
 
 def _same_place(a, p) -> bool:
@@ -69,12 +81,21 @@ class Optimizer:
         self.param_groups.append(group)
 
     def _check_group(self, group: dict) -> None:
-        if group["lr"] < 0:
-            raise ValueError(f"Invalid learning rate: {group['lr']}")
-        if group.get("weight_decay", 0.0) < 0:
-            raise ValueError(f"Invalid weight_decay value: {group['weight_decay']}")
-        if group.get("eps", 0.0) < 0:
-            raise ValueError(f"Invalid epsilon value: {group['eps']}")
+        """torch.optim's range checks of a group's options (NaN fails them too),
+        with PyTorch's messages plus the argument's name."""
+        for key, what in _NONNEGATIVE.items():
+            if key in group:
+                value = _number(key, group[key])
+                if not 0.0 <= value:
+                    raise ValueError(f"Invalid {what}: {value} (argument '{key}' must be >= 0)")
+        if "betas" in group:
+            betas = group["betas"]
+            if not isinstance(betas, (tuple, list)) or len(betas) != 2:
+                raise TypeError(f"argument 'betas' must be a pair of numbers, got {betas!r}")
+            for i, beta in enumerate(betas):
+                if not 0.0 <= _number("betas", beta) < 1.0:
+                    raise ValueError(f"Invalid beta parameter at index {i}: {beta} "
+                                     f"(argument 'betas' must be in [0, 1))")
 
     def zero_grad(self, set_to_none: bool = True) -> None:
         for group in self.param_groups:
