@@ -81,12 +81,19 @@ std::vector<Chunk> chunks_of(const std::vector<int64_t>& sizes) {
     return out;
 }
 
-// Runs body(chunk_index, chunk) over every chunk; with a single chunk there
-// is nothing to share out.
+// Below this many elements in all, waking the thread team costs more than
+// the work (many small tensors: biases, batch-norm parameters).
+constexpr int64_t kParallelElements = 1 << 15;
+
+// Runs body(chunk_index, chunk) over every chunk. Each chunk's result goes to
+// its own slot, so the split between threads never changes a result.
 template <class Body>
 void for_each_chunk(const std::vector<Chunk>& chunks, Body body) {
     const int64_t n = static_cast<int64_t>(chunks.size());
-#pragma omp parallel for schedule(static) num_threads(num_threads()) if (n > 1)
+    int64_t elements = 0;
+    for (const Chunk& c : chunks) elements += c.end - c.begin;
+    const bool parallel = n > 1 && elements >= kParallelElements;
+#pragma omp parallel for schedule(static) num_threads(num_threads()) if (parallel)
     for (int64_t i = 0; i < n; ++i) body(i, chunks[static_cast<size_t>(i)]);
 }
 
