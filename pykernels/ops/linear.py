@@ -17,6 +17,8 @@ derivative is a function of the output (relu, sigmoid, tanh, ...); the others
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._backends import module
 from ._dispatch import result_dtype, select
 from .activation import _kwargs
@@ -44,7 +46,9 @@ def _rows(a, features):
     shape = getattr(a, "shape", None)
     if shape is None or len(shape) < 1 or len(shape) == 2:
         return a, None
-    return a.reshape(-1, features), tuple(shape[:-1])
+    # The row count, not -1: NumPy cannot infer it when features is 0.
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    return a.reshape(rows, features), tuple(shape[:-1])
 
 
 def _kernel(be, name):
