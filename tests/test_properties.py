@@ -117,11 +117,11 @@ def arrays(draw, shape, dtype, *, log10_scale=(0,), kinds=("normal", "uniform", 
         x = rng.uniform(-1.0, 1.0, shape)
     else:  # ties and exact zeros
         x = rng.integers(-4, 5, shape) * 0.5
-    x = loc + scale * x
+    x = np.asarray(loc + scale * x, np.float64)
     if specials is not None and x.size:
         for _ in range(draw(st.integers(0, max_specials))):
             x.flat[draw(st.integers(0, x.size - 1))] = draw(specials)
-    return x.astype(dtype)
+    return np.asarray(x, dtype)  # an array also for shape ()
 
 
 def finite(dtype, **kw) -> st.SearchStrategy[float]:
@@ -160,6 +160,14 @@ def assert_close_scaled(actual, expected, scale, *, factor, dtype, what="result"
     with np.errstate(invalid="ignore", over="ignore"):
         assert_close(actual.astype(np.float64) / allowed, expected / allowed, rtol=0.0, atol=1.0,
                      what=what + " (in units of the allowed error)")
+
+
+def put(backend, a):
+    """a on the backend, as a copy (in-place ops must not change the drawn
+    data); unlike conftest's Device.put, a 0-d array stays 0-d."""
+    if a is None:
+        return None
+    return backend.put(a) if backend.name == "cuda" else np.array(a, copy=True)
 
 
 # ---------------------------------------------------------------- SIMD paths
@@ -299,9 +307,9 @@ def test_matmul(backend, case):
     a, b, c, alpha, beta = (case[k] for k in ("a", "b", "c", "alpha", "beta"))
     trans_a, trans_b = case["trans_a"], case["trans_b"]
     dtype = a.dtype
-    out = backend.put(c.copy()) if case["give_out"] else None
+    out = put(backend, c.copy()) if case["give_out"] else None
     with simd(backend, case["simd"]):
-        got = pk.ops.matmul(backend.put(a), backend.put(b), trans_a=trans_a, trans_b=trans_b,
+        got = pk.ops.matmul(put(backend, a), put(backend, b), trans_a=trans_a, trans_b=trans_b,
                             alpha=alpha, beta=beta, out=out, **backend.kw)
     got = backend.get(got)
     m, n = c.shape
@@ -361,8 +369,8 @@ def test_linear_forward_and_backward(backend, case):
     dtype = x.dtype
     out_f, in_f = w.shape
     lead = x.shape[:-1]
-    d = {k: backend.put(v) for k, v in (("x", x), ("w", w))}
-    bd = backend.put(b) if b is not None else None
+    d = {k: put(backend, v) for k, v in (("x", x), ("w", w))}
+    bd = put(backend, b) if b is not None else None
     with simd(backend, case["simd"]):
         y, z = pk.ops.linear(d["x"], d["w"], bd, activation=name, return_pre_activation=True,
                              **params, **backend.kw)
@@ -377,9 +385,9 @@ def test_linear_forward_and_backward(backend, case):
     assert_close_scaled(y, act_ref.forward(name, z64, **params), forward_scale(name, z64, params),
                         factor=16, dtype=dtype, what=f"y = {name}(z)")
 
-    saved = {"y": backend.put(y)} if case["from_y"] else {"z": backend.put(z)}
+    saved = {"y": put(backend, y)} if case["from_y"] else {"z": put(backend, z)}
     with simd(backend, case["simd"]):
-        gx, gw, gb = pk.ops.linear_backward(backend.put(g), d["x"], d["w"], activation=name,
+        gx, gw, gb = pk.ops.linear_backward(put(backend, g), d["x"], d["w"], activation=name,
                                             needs_input_grad=case["needs_input_grad"], **saved,
                                             **params, **backend.kw)
     g2 = g.reshape(rows, out_f).astype(np.float64)

@@ -109,8 +109,10 @@ def derivative(name, x, weight=None, negative_slope=0.01, alpha=1.0, beta=1.0, t
             return np.where(x <= 0, np.exp(x / alpha), 1.0)
         if name == "gelu":
             if approximate == "tanh":
+                # 0.5 (1 + tanh u) = sigmoid(2 u): 1 + tanh u cancels in the
+                # left tail, even in float64 (u < -18 leaves no correct digit)
                 u, du = _gelu_tanh_parts(x)
-                return 0.5 * (1 + np.tanh(u)) + 0.5 * x * du / np.cosh(u) ** 2
+                return _sigmoid(2 * u) + 0.5 * x * du / np.cosh(u) ** 2
             return _phi_cdf(x) + x * _phi_pdf(x)
         if name == "silu":
             return _sigmoid(x) * (1 + x * _sigmoid(-x))
@@ -186,7 +188,7 @@ def derivative_scale(name, x, **params):
             return _phi_cdf(x) + np.abs(x) * _phi_pdf(x)
         if name == "gelu":
             u, du = _gelu_tanh_parts(x)
-            return 0.5 * (1 + np.tanh(u)) + 0.5 * np.abs(x) * du / np.cosh(u) ** 2
+            return _sigmoid(2 * u) + 0.5 * np.abs(x) * du / np.cosh(u) ** 2
         if name == "silu":
             return _sigmoid(x) * (1 + np.abs(x) * _sigmoid(-x))
         if name == "mish":
