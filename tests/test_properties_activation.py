@@ -4,7 +4,7 @@ against tests/reference/activation.py and tests/reference/softmax.py.
 Strategies and the error-scaled comparison: tests/test_properties.py."""
 
 import numpy as np
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import pykernels as pk
@@ -31,8 +31,13 @@ def _put(backend, params):
     return {k: put(backend, v) if isinstance(v, np.ndarray) else v for k, v in params.items()}
 
 
-@budget(120)
+@budget(240)
 @given(case=activation_cases())
+# gelu(tanh)'s left tail, where the reference's derivative lost its digits
+# to 1 + tanh(u) (now sigmoid(2u)); the kernels were right.
+@example(case=dict(name="gelu", params={"approximate": "tanh"},
+                   x=np.array([-7.13, -10.0, -20.0, 3.0], np.float32),
+                   grad_y=np.ones(4, np.float32), simd="generic"))
 def test_activation_forward_and_backward(backend, case):
     """Every activation with random parameters, on inputs of any finite value
     (kinks, exp overflow points and arbitrary floats mixed into random data):
@@ -87,7 +92,7 @@ def softmax_cases(draw):
     return dict(x=x, grad_y=g, axis=axis, log=draw(st.booleans()), simd=draw(simd_paths()))
 
 
-@budget(100)
+@budget(200)
 @given(case=softmax_cases())
 def test_softmax_forward_and_backward(backend, case):
     """softmax / log_softmax along any axis of any shape (0-d and empty too),
