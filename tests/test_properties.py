@@ -31,13 +31,11 @@ import contextlib
 import os
 
 import numpy as np
-import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import pykernels as pk
 from conftest import assert_close
-from pykernels import _backends
 from reference import activation as act_ref
 from reference import matmul as mm_ref
 from pykernels.ops.activation import NAMES
