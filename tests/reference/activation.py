@@ -40,8 +40,9 @@ def _gelu_tanh_parts(x):
 
 def _gelu_tanh_tail(x, u, du):
     """0.5 x u' / cosh(u)^2, which is below the smallest float64 for |u| > 400
-    (x^3 and cosh(u) overflow first, and inf / inf would give NaN)."""
-    big = np.abs(u) > 400
+    and finite x (x^3 and cosh(u) overflow first, and inf / inf would give
+    NaN); an infinite x still gives NaN, as in PyTorch."""
+    big = (np.abs(u) > 400) & np.isfinite(x)
     u, du, x = (np.where(big, 0.0, v) for v in (u, du, x))
     return np.where(big, 0.0, 0.5 * x * du / np.cosh(u) ** 2)
 
