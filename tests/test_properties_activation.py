@@ -41,6 +41,13 @@ def _put(backend, params):
 # x^3 overflows in the reference's float64 (it gave NaN for gelu' = 1)
 @example(case=dict(name="gelu", params={"approximate": "tanh"}, x=np.array([1.5e103, -1.5e103]),
                    grad_y=np.ones(2), simd="generic"))
+# grad_y * gcu'(x) beyond float32's range: -inf is the right float32 answer
+@example(case=dict(name="gcu", params={}, x=np.array([1.6003902e38, 1.0], np.float32),
+                   grad_y=np.array([2.7392337, 1.0], np.float32), simd="generic"))
+# gaussian' at |x| > max / 2 was NaN in float32 ((-2 x) overflowed, times
+# e^(-x^2) = 0) where the derivative is -0
+@example(case=dict(name="gaussian", params={}, x=np.array([1.7014118e38, -3e38, 1.0], np.float32),
+                   grad_y=np.full(3, 0.125, np.float32), simd="avx512"))
 # prelu over an empty channel axis: weight of 0 elements
 @example(case=dict(name="prelu", params={"weight": np.zeros(0, np.float32)},
                    x=np.zeros((1, 0), np.float32), grad_y=np.zeros((1, 0), np.float32),

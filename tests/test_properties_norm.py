@@ -73,12 +73,14 @@ def test_batch_norm(backend, case):
     n = x.size // x.shape[1]
     wabs = np.ones(x.shape[1]) if w is None else np.abs(w.astype(np.float64))
     babs = np.zeros(x.shape[1]) if b is None else np.abs(b.astype(np.float64))
-    x_err = (np.abs(x64) + np.abs(_channel(mean, x))) * _channel(invstd, x)  # of x_hat
+    # Rounding of x_hat = (x - mean) * invstd: of the subtraction, and of the
+    # mean itself (a sum of n values: relative to the mean of |x|).
+    m_abs = np.abs(x64).mean(axis=axes) if x.size else np.zeros(x.shape[1])
+    x_err = (np.abs(x64) + np.abs(_channel(mean, x)) + _channel(m_abs, x)) * _channel(invstd, x)
     x_hat = (x64 - _channel(mean, x)) * _channel(invstd, x)
     assert_close_scaled(y, ey, _channel(wabs, x) * (np.abs(x_hat) + x_err) + _channel(babs, x),
                         factor=16, dtype=dtype, what="y")
     if training and rm is not None:
-        m_abs = np.abs(x64).mean(axis=axes)
         d = np.abs(x64 - _channel(mean, x))
         var_err = 2 * (d * (np.abs(x64) + np.abs(_channel(mean, x)))).mean(axis=axes)
         assert_close_scaled(backend.get(rm_d), erm, np.abs(rm) + momentum * m_abs, factor=8,
