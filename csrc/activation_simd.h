@@ -455,7 +455,7 @@ bool backward(Act a, const ActParams<float>& p, const float* g, const float* x, 
             return true;
         case Act::gaussian:
             map2<Ops>(g, x, gx, n, [&](V gv, V v) {
-                return gv * (-2.0f * v * M::exp_neg_sq(v, 1.0f));
+                return gv * (-2.0f * (v * M::exp_neg_sq(v, 1.0f)));  // no -2 v overflow
             });
             return true;
         case Act::binary_step:

@@ -10,6 +10,7 @@
 // afterwards, so the result does not depend on the thread count.
 #include <pybind11/pybind11.h>
 
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -45,6 +46,10 @@ double ordered_sum(const T* v, int64_t n) {
 
 py::object reduced(Reduction red, double total, double denom) {
     if (red == Reduction::none) return py::none();
+    // PyTorch divides the NLL and the smoothing terms by the denominator
+    // separately; with a zero denominator the NLL term is 0 / 0, so its mean is
+    // NaN even where the smoothing term alone would make total / denom +inf.
+    if (red == Reduction::mean && denom == 0) return py::float_(std::nan(""));
     return py::float_(red == Reduction::mean ? total / denom : total);
 }
 

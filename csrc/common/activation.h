@@ -364,7 +364,9 @@ PK_HD inline T softsign_grad(T x) {
 
 template <class T>
 PK_HD inline T gaussian_grad(T x) {
-    return T(-2) * x * exp_neg_sq(x, T(1));
+    // x e^(-x^2) before the factor -2: (-2 x) overflows for |x| > max / 2,
+    // and inf * 0 would be NaN where the derivative is 0.
+    return T(-2) * (x * exp_neg_sq(x, T(1)));
 }
 
 template <class T>

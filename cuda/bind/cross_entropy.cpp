@@ -2,6 +2,7 @@
 // kernels (cuda/cross_entropy.cu, cuda/losses.cu). The same checks as the CPU
 // bindings; labels are checked on the device (class_targets.h) and reported
 // here, when the loss is read back.
+#include <cmath>
 #include <optional>
 #include <string>
 
@@ -30,6 +31,9 @@ py::object finish(const cuda_ops::LossResult& r, Reduction red, bool has_ignore,
                   int64_t ignore_index, int64_t c) {
     if (r.bad_row >= 0) bad_label(r.bad_row, r.bad_label, c, has_ignore, ignore_index);
     if (red == Reduction::none) return py::none();
+    // As PyTorch (NLL and smoothing terms divided separately): a zero
+    // denominator gives NaN, not the +inf of total / 0 under label smoothing.
+    if (red == Reduction::mean && r.denom == 0) return py::float_(std::nan(""));
     return py::float_(red == Reduction::mean ? r.total / r.denom : r.total);
 }
 

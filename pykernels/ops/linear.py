@@ -17,6 +17,8 @@ derivative is a function of the output (relu, sigmoid, tanh, ...); the others
 
 from __future__ import annotations
 
+import numpy as np
+
 from .._backends import module
 from ._dispatch import require_contiguous, result_dtype, select
 from .activation import _kwargs
@@ -72,7 +74,9 @@ def _rows(a, features, name, like=None):
         raise ValueError(f"argument '{name}' must have {features} features in its last "
                          f"dimension, got shape {shape}")
     require_contiguous(name, a)
-    return a.reshape(-1, features), shape[:-1]
+    # The row count, not -1: NumPy cannot infer it when features is 0.
+    rows = int(np.prod(shape[:-1], dtype=np.int64))
+    return a.reshape(rows, features), shape[:-1]
 
 
 def _kernel(be, name):

@@ -38,6 +38,15 @@ def _gelu_tanh_parts(x):
     return u, du
 
 
+def _gelu_tanh_tail(x, u, du):
+    """0.5 x u' / cosh(u)^2, which is below the smallest float64 for |u| > 400
+    and finite x (x^3 and cosh(u) overflow first, and inf / inf would give
+    NaN); an infinite x still gives NaN, as in PyTorch."""
+    big = (np.abs(u) > 400) & np.isfinite(x)
+    u, du, x = (np.where(big, 0.0, v) for v in (u, du, x))
+    return np.where(big, 0.0, 0.5 * x * du / np.cosh(u) ** 2)
+
+
 def forward(name, x, weight=None, negative_slope=0.01, alpha=1.0, beta=1.0, threshold=20.0,
             min_val=-1.0, max_val=1.0, approximate="none"):
     x = np.asarray(x, np.float64)
@@ -109,8 +118,10 @@ def derivative(name, x, weight=None, negative_slope=0.01, alpha=1.0, beta=1.0, t
             return np.where(x <= 0, np.exp(x / alpha), 1.0)
         if name == "gelu":
             if approximate == "tanh":
+                # 0.5 (1 + tanh u) = sigmoid(2 u): 1 + tanh u cancels in the
+                # left tail, even in float64 (u < -18 leaves no correct digit)
                 u, du = _gelu_tanh_parts(x)
-                return 0.5 * (1 + np.tanh(u)) + 0.5 * x * du / np.cosh(u) ** 2
+                return _sigmoid(2 * u) + _gelu_tanh_tail(x, u, du)
             return _phi_cdf(x) + x * _phi_pdf(x)
         if name == "silu":
             return _sigmoid(x) * (1 + x * _sigmoid(-x))
@@ -186,7 +197,7 @@ def derivative_scale(name, x, **params):
             return _phi_cdf(x) + np.abs(x) * _phi_pdf(x)
         if name == "gelu":
             u, du = _gelu_tanh_parts(x)
-            return 0.5 * (1 + np.tanh(u)) + 0.5 * np.abs(x) * du / np.cosh(u) ** 2
+            return _sigmoid(2 * u) + np.abs(_gelu_tanh_tail(x, u, du))
         if name == "silu":
             return _sigmoid(x) * (1 + np.abs(x) * _sigmoid(-x))
         if name == "mish":

@@ -31,6 +31,7 @@ def class_distribution(target, n_classes, weight=None, ignore_index=-100, label_
 def cross_entropy(logits, target, weight=None, ignore_index=-100, label_smoothing=0.0,
                   reduction="mean", grad_loss=None):
     z = np.asarray(logits, np.float64)
+    target = np.asarray(target)
     n, c = z.shape
     a, denom = class_distribution(target, c, weight, ignore_index, label_smoothing)
     logp = log_softmax(z)
@@ -44,9 +45,16 @@ def cross_entropy(logits, target, weight=None, ignore_index=-100, label_smoothin
     elif reduction == "sum":
         loss = row.sum()
         g = np.ones(n)
+    elif denom:
+        loss = row.sum() / denom
+        g = np.full(n, 1.0 / denom)
     else:
-        with np.errstate(invalid="ignore", divide="ignore"):
-            loss = row.sum() / denom
-            g = np.full(n, 1.0 / denom) if denom else np.zeros(n)
+        # Zero denominator (every row ignored, or every target's weight 0):
+        # PyTorch divides the NLL term (0 / 0) and the smoothing term
+        # separately, so the loss is NaN, and so is the gradient of every row
+        # that is not ignored (an ignored row's gradient is 0).
+        loss = np.nan
+        kept = np.ones(n, bool) if target.ndim == 2 else target != ignore_index
+        g = np.where(kept, np.nan, 0.0)
     grad = g[:, None] * (np.exp(logp) * a.sum(axis=1, keepdims=True) - a)
     return loss, grad

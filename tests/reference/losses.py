@@ -26,6 +26,8 @@ def nll_loss(log_probs, target, weight=None, ignore_index=-100, reduction="mean"
     picked = np.zeros(n)
     picked[rows] = x[rows, target[rows]]
     loss, g = _reduce(-wy * picked, reduction, wy.sum(), grad_loss)
+    if reduction == "mean" and not wy.sum():
+        g = np.full(n, np.nan)  # PyTorch: -weight * (1 / 0) on the rows kept
     grad = np.zeros((n, c))
     grad[rows, target[rows]] = -wy[rows] * g[rows]
     return loss, grad

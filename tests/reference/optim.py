@@ -156,5 +156,6 @@ def global_norm(tensors):
 def clip_grad_norm(grads, max_norm, eps=1e-6):
     """(clipped float64 grads, total norm), as torch.nn.utils.clip_grad_norm_."""
     total = global_norm(grads)
-    coef = min(max_norm / (total + eps), 1.0)
+    with np.errstate(divide="ignore"):  # total + eps == 0: no clipping, as torch's inf coef
+        coef = min(np.float64(max_norm) / np.float64(total + eps), 1.0)
     return [np.asarray(g, np.float64) * coef for g in grads], total
