@@ -61,6 +61,19 @@ def test_state_dict_round_trip_and_checks():
     assert missing == ["1.bias"] and unexpected == ["extra"]
 
 
+def test_load_state_dict_applies_nothing_when_a_later_entry_is_bad():
+    pk.manual_seed(0)
+    a = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    b = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    before = {k: v.copy() for k, v in b.state_dict().items()}
+    bad = a.state_dict()
+    bad["1.bias"] = np.zeros(3, np.float32)  # the last entry: the first three are fine
+    with pytest.raises(ValueError, match=r"1\.bias"):
+        b.load_state_dict(bad)
+    for k, v in b.state_dict().items():
+        np.testing.assert_array_equal(v, before[k], err_msg=k)
+
+
 def test_to_device_and_dtype():
     model = nn.Sequential(nn.Linear(3, 4)).to("cuda-emu")
     assert all(m.device == "cuda-emu" for m in model.modules())

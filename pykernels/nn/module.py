@@ -197,6 +197,9 @@ class Module:
         if strict and (missing or unexpected):
             raise KeyError(f"state_dict does not match {type(self).__name__}: missing keys "
                            f"{missing}, unexpected keys {unexpected}")
+        # Every value is checked and converted before any is applied, so a bad
+        # entry leaves the module exactly as it was.
+        updates = []
         for key, (mod, table, name, current) in own.items():
             if key not in state_dict:
                 continue
@@ -209,7 +212,8 @@ class Module:
             vdtype = np.dtype(getattr(value, "dtype", np.asarray(value).dtype))
             if vdtype != target.dtype and not (vdtype.kind == target.dtype.kind == "i"):
                 raise TypeError(f"state_dict['{key}'] has dtype {vdtype}, the module's is {target.dtype}")
-            array = to_device(value, mod.device, target.dtype)
+            updates.append((mod, name, current, to_device(value, mod.device, target.dtype)))
+        for mod, name, current, array in updates:
             if isinstance(current, Parameter):
                 current.data = array
                 current.grad = None
