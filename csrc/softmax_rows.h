@@ -45,7 +45,8 @@ inline float exp_approx(float x) {
     // round to nearest by the 1.5 * 2^23 trick (|xc * log2e| < 2^22), which
     // the compiler vectorises at every width, unlike nearbyint on SSE2
     const float shifter = 12582912.0f;
-    const float k = (xc * 1.44269504088896341f + shifter) - shifter;
+    const float t = xc * 1.44269504088896341f + shifter;
+    const float k = t - shifter;
     float r = xc - k * 0.693359375f;
     r = r - k * -2.12194440e-4f;
     float p = 1.9875691500e-4f;
@@ -55,7 +56,12 @@ inline float exp_approx(float x) {
     p = p * r + 1.6666665459e-1f;
     p = p * r + 5.0000001201e-1f;
     p = p * r * r + r + 1.0f;
-    const int32_t bits = (static_cast<int32_t>(k) + 127) << 23;
+    // 2^k from t's bits, not from (int)k: t lies in [2^23, 2^24), where its
+    // bits are 0x4B400000 + k, and unsigned arithmetic keeps a NaN x (any
+    // bits, result NaN anyway) free of undefined conversions and shifts.
+    std::uint32_t t_bits;
+    std::memcpy(&t_bits, &t, sizeof t_bits);
+    const std::uint32_t bits = (t_bits - 0x4B400000u + 127u) << 23;
     float two_k;
     std::memcpy(&two_k, &bits, sizeof two_k);
     float e = p * two_k;

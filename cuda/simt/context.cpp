@@ -4,6 +4,7 @@
 #include <cstdlib>
 
 #if defined(SIMT_ASAN)
+#include <sanitizer/asan_interface.h>
 #include <sanitizer/common_interface_defs.h>
 #endif
 
@@ -39,8 +40,12 @@ void context_started() {}
 #endif
 
 // Records the stack of a fresh context for the sanitizer; nothing otherwise.
+// Stacks are reused by later blocks, and a fiber abandoned mid-kernel (a
+// failed launch) leaves its frames' redzones poisoned: they are cleared, or
+// the next fiber on that stack would be reported for touching its own frames.
 static void remember_stack(Context* ctx, void* stack, std::size_t size) {
 #if defined(SIMT_ASAN)
+    ASAN_UNPOISON_MEMORY_REGION(stack, size);
     ctx->stack_bottom = stack;
     ctx->stack_size = size;
     ctx->fake_stack = nullptr;
