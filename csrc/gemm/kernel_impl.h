@@ -37,6 +37,17 @@ inline void ukernel_packed(int64_t kc, const typename VT::T* __restrict a,
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = VT::zero();
 
+    // C is read (beta != 0) or written only after the k loop: start fetching
+    // its lines now, so the stores do not wait on the L2 / L3.
+    constexpr int kLine = 64 / static_cast<int>(sizeof(T));
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+        if (r >= mr) break;
+#pragma GCC unroll 8
+        for (int l = 0; l < (NR + kLine - 1) / kLine; ++l)
+            __builtin_prefetch(c + r * ldc + l * kLine, 1, 3);
+    }
+
 #pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
         V bv[NV];
