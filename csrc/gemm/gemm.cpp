@@ -218,15 +218,21 @@ void small_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
         });
     } else {
         // A (m x k) and B (n x k): both contiguous along k, dot products.
-        const int64_t mt = ceil_div(p.m, ks.dot_mr), nt = ceil_div(p.n, ks.dot_nr);
+        // Work unit: a strip of dot_mr rows by up to kDotChunk columns, so the
+        // epilogue runs on whole rows of narrow outputs (n = 10), not per tile.
+        constexpr int64_t kDotChunk = 64;
+        const int64_t chunk = std::max<int64_t>(1, kDotChunk / ks.dot_nr) * ks.dot_nr;
+        const int64_t mt = ceil_div(p.m, ks.dot_mr), nt = ceil_div(p.n, chunk);
         for_tiles(mt * nt, flops, [&](int64_t t) {
-            const int64_t i0 = (t / nt) * ks.dot_mr, j0 = (t % nt) * ks.dot_nr;
+            const int64_t i0 = (t / nt) * ks.dot_mr, jc = (t % nt) * chunk;
             const int mr = static_cast<int>(std::min<int64_t>(ks.dot_mr, p.m - i0));
-            const int nr = static_cast<int>(std::min<int64_t>(ks.dot_nr, p.n - j0));
-            T* c = p.c + i0 * p.ldc + j0;
-            ks.dot(p.k, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb, c, p.ldc, p.alpha,
-                   p.beta, mr, nr);
-            if (ep && ep->fn) ep->fn(ep->ctx, i0, j0, mr, nr, c, p.ldc);
+            const int64_t j_end = std::min(p.n, jc + chunk);
+            for (int64_t j0 = jc; j0 < j_end; j0 += ks.dot_nr) {
+                const int nr = static_cast<int>(std::min<int64_t>(ks.dot_nr, j_end - j0));
+                ks.dot(p.k, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+                       p.c + i0 * p.ldc + j0, p.ldc, p.alpha, p.beta, mr, nr);
+            }
+            if (ep && ep->fn) ep->fn(ep->ctx, i0, jc, mr, j_end - jc, p.c + i0 * p.ldc + jc, p.ldc);
         });
     }
 }
