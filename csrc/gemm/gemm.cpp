@@ -16,8 +16,10 @@
 // Transposes are absorbed by the packing routines. Threads split the MR x NR
 // tile grid of each jc block in a 2D grid (tm row groups x tn column groups)
 // chosen for balance. With one row group each thread packs and uses only its
-// own B~ panels and never waits; with several, all threads pack the shared
-// B~ together, with a barrier before and after its use. k is never split, so
+// own B~ panels; A~ is then packed once by all threads together when it is
+// small (M <= ~500 for float32), else by each thread; with several row
+// groups, all threads pack the shared B~ together, with a barrier before and
+// after its use. k is never split, so
 // every element of C is summed in the same order (KC blocks in turn, p
 // ascending inside) whatever the thread count.
 //
