@@ -5,10 +5,15 @@ same run; and the Linear backward (derivative, grad_x, grad_W, grad_b).
     python -m pytest benchmarks/bench_linear.py --benchmark-only
 
 NumPy has no erf, so GELU is compared in its tanh form (approximate="tanh"),
-the same function in all three implementations.
+the same function in all three implementations. The pykernels forward entries
+also time the NumPy sequence interleaved with their own runs and record
+ratio_vs_numpy (> 1: faster), which a busy machine disturbs less than the
+ratio of two separate benchmarks.
 """
 
 from __future__ import annotations
+
+import time
 
 import numpy as np
 import pytest
@@ -35,6 +40,17 @@ def _numpy_act_grad(name, z):
     t = np.tanh(u)
     du = SQRT_2_OVER_PI * (1.0 + 3 * np.float32(0.044715) * z * z)
     return 0.5 * (1.0 + t) + 0.5 * z * (1.0 - t * t) * du
+
+
+def _median_time(fn, min_time=0.2, min_reps=5):
+    fn()
+    times = []
+    start = time.perf_counter()
+    while len(times) < min_reps or time.perf_counter() - start < min_time:
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
 
 
 def _operands(shape):
@@ -67,10 +83,18 @@ def bench_linear_forward(shape, act, impl, benchmark, record, baseline, backend)
         f = torch.relu if name == "relu" else (lambda z: torch.nn.functional.gelu(z, approximate="tanh"))
         fn = lambda: f(torch.nn.functional.linear(tx, tw, tb))  # noqa: E731
     n, k, m = shape
+    info = {}
+    if impl == "pykernels":
+        numpy_fn = lambda: _numpy_act(name, x @ w.T + b)  # noqa: E731
+        t_numpy = [_median_time(numpy_fn)]
     benchmark.group = f"linear+{name} {n}x{k}->{m}"
     benchmark(fn)
+    if impl == "pykernels":
+        # NumPy before and after ours: the better of the two.
+        t_numpy.append(_median_time(numpy_fn))
+        info["ratio_vs_numpy"] = round(min(t_numpy) / _median_time(fn), 3)
     record(benchmark, flops=2.0 * n * k * m, device="cpu", op=f"linear+{name}",
-           shape=f"{n}x{k} -> {m}", impl=impl, threads=pk.get_num_threads())
+           shape=f"{n}x{k} -> {m}", impl=impl, threads=pk.get_num_threads(), **info)
 
 
 @pytest.mark.parametrize("impl", ["pykernels", "numpy", "torch"])

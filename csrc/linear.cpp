@@ -122,6 +122,8 @@ template <class T>
 void linear_block(void* ctx, int64_t i0, int64_t j0, int64_t rows, int64_t cols, T* c,
                   int64_t ldc) {
     const auto& e = *static_cast<const LinearEpilogue<T>*>(ctx);
+    // Whole rows (narrow outputs) are one contiguous run: one activation call.
+    const bool contiguous = cols == ldc;
     for (int64_t r = 0; r < rows; ++r) {
         T* row = c + r * ldc;
         if (e.bias) {
@@ -132,8 +134,9 @@ void linear_block(void* ctx, int64_t i0, int64_t j0, int64_t rows, int64_t cols,
             T* z = e.pre + (i0 + r) * e.ld + j0;
             for (int64_t j = 0; j < cols; ++j) z[j] = row[j];
         }
-        activate_inplace(e.act, e.params, row, cols);
+        if (!contiguous) activate_inplace(e.act, e.params, row, cols);
     }
+    if (contiguous) activate_inplace(e.act, e.params, c, rows * cols);
 }
 
 template <class T>

@@ -16,8 +16,10 @@
 // Transposes are absorbed by the packing routines. Threads split the MR x NR
 // tile grid of each jc block in a 2D grid (tm row groups x tn column groups)
 // chosen for balance. With one row group each thread packs and uses only its
-// own B~ panels and never waits; with several, all threads pack the shared
-// B~ together, with a barrier before and after its use. k is never split, so
+// own B~ panels; A~ is then packed once by all threads together when it is
+// small (M <= ~500 for float32), else by each thread; with several row
+// groups, all threads pack the shared B~ together, with a barrier before and
+// after its use. k is never split, so
 // every element of C is summed in the same order (KC blocks in turn, p
 // ascending inside) whatever the thread count.
 //
@@ -218,15 +220,21 @@ void small_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
         });
     } else {
         // A (m x k) and B (n x k): both contiguous along k, dot products.
-        const int64_t mt = ceil_div(p.m, ks.dot_mr), nt = ceil_div(p.n, ks.dot_nr);
+        // Work unit: a strip of dot_mr rows by up to kDotChunk columns, so the
+        // epilogue runs on whole rows of narrow outputs (n = 10), not per tile.
+        constexpr int64_t kDotChunk = 64;
+        const int64_t chunk = std::max<int64_t>(1, kDotChunk / ks.dot_nr) * ks.dot_nr;
+        const int64_t mt = ceil_div(p.m, ks.dot_mr), nt = ceil_div(p.n, chunk);
         for_tiles(mt * nt, flops, [&](int64_t t) {
-            const int64_t i0 = (t / nt) * ks.dot_mr, j0 = (t % nt) * ks.dot_nr;
+            const int64_t i0 = (t / nt) * ks.dot_mr, jc = (t % nt) * chunk;
             const int mr = static_cast<int>(std::min<int64_t>(ks.dot_mr, p.m - i0));
-            const int nr = static_cast<int>(std::min<int64_t>(ks.dot_nr, p.n - j0));
-            T* c = p.c + i0 * p.ldc + j0;
-            ks.dot(p.k, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb, c, p.ldc, p.alpha,
-                   p.beta, mr, nr);
-            if (ep && ep->fn) ep->fn(ep->ctx, i0, j0, mr, nr, c, p.ldc);
+            const int64_t j_end = std::min(p.n, jc + chunk);
+            for (int64_t j0 = jc; j0 < j_end; j0 += ks.dot_nr) {
+                const int nr = static_cast<int>(std::min<int64_t>(ks.dot_nr, j_end - j0));
+                ks.dot(p.k, p.a + i0 * p.lda, p.lda, p.b + j0 * p.ldb, p.ldb,
+                       p.c + i0 * p.ldc + j0, p.ldc, p.alpha, p.beta, mr, nr);
+            }
+            if (ep && ep->fn) ep->fn(ep->ctx, i0, jc, mr, j_end - jc, p.c + i0 * p.ldc + jc, p.ldc);
         });
     }
 }
@@ -249,6 +257,12 @@ void thread_grid(int nt, int64_t row_panels, int64_t col_panels, int& tm, int& t
     }
 }
 
+// Bytes of A~ (all rows, one KC block) under which column groups share one
+// packed copy of it instead of each packing its own: it then stays in every
+// core's L2 beside that core's B~ panels (half of it comes from the other
+// core's cache, a quarter of what sharing B~ would move for M = 256).
+constexpr int64_t kSharedABytes = 512 * 1024;
+
 template <class T>
 void blocked_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
     const int64_t MR = ks.mr, NR = ks.nr, MC = ks.mc, KC = ks.kc;
@@ -260,24 +274,39 @@ void blocked_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
     // slot of ceil(panels / tn) panels per group.
     const int64_t max_block_panels = std::min(all_col_panels, ceil_div(ks.nc, NR) * nt_req);
     T* pack_b = t_pack_b.get<T>(static_cast<size_t>((max_block_panels + nt_req) * NR * kc_max));
+    // Column groups share A~ (packed by all threads together, two buffers
+    // used in turn so one barrier per k block suffices) when it is small.
+    const int64_t a_block = row_panels * MR * kc_max;
+    bool share_a = nt_req > 1 && a_block * static_cast<int64_t>(sizeof(T)) <= kSharedABytes;
+    if (share_a) {
+        // Only where splitting the columns alone balances as well as the best grid.
+        int tm = 1, tn = 1;
+        thread_grid(nt_req, row_panels, all_col_panels, tm, tn);
+        share_a = row_panels * ceil_div(all_col_panels, nt_req) <=
+                  ceil_div(row_panels, tm) * ceil_div(all_col_panels, tn);
+    }
+    T* shared_a = share_a ? t_pack_a.get<T>(static_cast<size_t>(2 * a_block)) : nullptr;
 
 #pragma omp parallel num_threads(nt_req)
     {
         const int nt = omp_get_num_threads(), tid = omp_get_thread_num();
-        T* pack_a = t_pack_a.get<T>(static_cast<size_t>(MC * kc_max));
         int tm = 1, tn = 1;
-        thread_grid(nt, row_panels, all_col_panels, tm, tn);
+        if (share_a && nt == nt_req) tn = nt;
+        else thread_grid(nt, row_panels, all_col_panels, tm, tn);
+        const bool sharing_a = share_a && tn == nt;
+        T* pack_a = sharing_a ? nullptr : t_pack_a.get<T>(static_cast<size_t>(MC * kc_max));
         const int64_t NC = ceil_div(ks.nc, NR) * NR * tn;
         const int64_t max_col_panels = std::min(all_col_panels, NC / NR);
         const int ti = tid / tn, tj = tid % tn;
         const int64_t i_begin = row_panels * ti / tm * MR;
         const int64_t i_end = std::min(p.m, row_panels * (ti + 1) / tm * MR);
+        int64_t step = 0;
 
         for (int64_t jc = 0; jc < p.n; jc += NC) {
             const int64_t nc = std::min(NC, p.n - jc);
             const int64_t col_panels = ceil_div(nc, NR);
             const int64_t jr_begin = col_panels * tj / tn, jr_end = col_panels * (tj + 1) / tn;
-            for (int64_t pc = 0; pc < p.k; pc += KC) {
+            for (int64_t pc = 0; pc < p.k; pc += KC, ++step) {
                 const int64_t kc = std::min(KC, p.k - pc);
                 const bool last_k = pc + kc == p.k;
                 const T beta = pc == 0 ? p.beta : T(1);
@@ -286,13 +315,28 @@ void blocked_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
                 int64_t first = 0;
                 if (tm == 1) {
                     // Column groups only: each thread packs exactly the B~
-                    // panels it multiplies, into its own slot, and nobody
-                    // waits for anybody.
+                    // panels it multiplies, into its own slot.
                     slot = pack_b + tj * ceil_div(max_col_panels, tn) * NR * kc_max;
                     first = jr_begin;
                     if (jr_end > jr_begin)
                         ks.pack_b(p.trans_b, p.b, p.ldb, pc, kc, jc + jr_begin * NR,
                                   std::min(nc - jr_begin * NR, (jr_end - jr_begin) * NR), slot);
+                    if (sharing_a) {
+                        // This thread's share of the row panels of A~; the
+                        // buffer of two steps ago is free, since everybody
+                        // passed the barrier of the previous step.
+                        pack_a = shared_a + (step & 1) * a_block;
+                        const int64_t rp0 = row_panels * tid / nt, rp1 = row_panels * (tid + 1) / nt;
+                        if (rp1 > rp0) {
+                            const int64_t mc = std::min(p.m - rp0 * MR, (rp1 - rp0) * MR);
+                            ks.pack_a(p.trans_a, p.a, p.lda, rp0 * MR, mc, pc, kc,
+                                      pack_a + rp0 * MR * kc);
+                            if (jc == 0 && p.ep && p.ep->a_row_sums)
+                                packed_row_sums(pack_a + rp0 * MR * kc, MR, mc, kc, pc == 0,
+                                                p.ep->a_row_sums + rp0 * MR);
+                        }
+#pragma omp barrier
+                    }
                 } else {
                     // Row groups share B~: every thread packs a share of it.
                     const int64_t pb0 = col_panels * tid / nt, pb1 = col_panels * (tid + 1) / nt;
@@ -301,11 +345,15 @@ void blocked_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
                                   std::min(nc - pb0 * NR, (pb1 - pb0) * NR), pack_b + pb0 * NR * kc);
 #pragma omp barrier
                 }
-                for (int64_t ic = i_begin; ic < i_end; ic += MC) {
-                    const int64_t mc = std::min(MC, i_end - ic);
-                    ks.pack_a(p.trans_a, p.a, p.lda, ic, mc, pc, kc, pack_a);
-                    if (tj == 0 && p.ep && p.ep->a_row_sums)
-                        packed_row_sums(pack_a, MR, mc, kc, pc == 0, p.ep->a_row_sums + ic);
+                int64_t mc = 0;
+                for (int64_t ic = i_begin; ic < i_end; ic += mc) {
+                    mc = sharing_a ? i_end - ic : std::min(MC, i_end - ic);
+                    if (!sharing_a) {
+                        ks.pack_a(p.trans_a, p.a, p.lda, ic, mc, pc, kc, pack_a);
+                        if (tj == 0 && jc == 0 && p.ep && p.ep->a_row_sums)
+                            packed_row_sums(pack_a, MR, mc, kc, pc == 0, p.ep->a_row_sums + ic);
+                    }
+                    const T* a_panels = sharing_a ? pack_a + ic * kc : pack_a;
                     for (int64_t ir = 0; ir < mc; ir += MR) {
                         const int mr = static_cast<int>(std::min(MR, mc - ir));
                         for (int64_t jr = jr_begin; jr < jr_end; ++jr) {
@@ -313,9 +361,16 @@ void blocked_gemm(const GemmKernels<T>& ks, const Problem<T>& p) {
                             const int nr = static_cast<int>(std::min(NR, p.n - j0));
                             const T* bp = slot + (jr - first) * NR * kc;
                             T* c = p.c + (ic + ir) * p.ldc + j0;
-                            ks.ukernel(kc, pack_a + ir * kc, bp, c, p.ldc, p.alpha, beta, mr, nr);
-                            if (last_k && p.ep && p.ep->fn)
-                                p.ep->fn(p.ep->ctx, ic + ir, j0, mr, nr, c, p.ldc);
+                            ks.ukernel(kc, a_panels + ir * kc, bp, c, p.ldc, p.alpha, beta, mr, nr);
+                        }
+                        // The epilogue on this thread's whole row strip of
+                        // the block: long rows for the vector loops, one call
+                        // per strip, while the strip is still in L1/L2.
+                        if (last_k && p.ep && p.ep->fn && jr_end > jr_begin) {
+                            const int64_t j0 = jc + jr_begin * NR;
+                            const int64_t j1 = std::min(p.n, jc + jr_end * NR);
+                            p.ep->fn(p.ep->ctx, ic + ir, j0, mr, j1 - j0,
+                                     p.c + (ic + ir) * p.ldc + j0, p.ldc);
                         }
                     }
                 }

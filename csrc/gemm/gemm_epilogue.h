@@ -1,8 +1,9 @@
 // GEMM with fused extras, for Linear = GEMM + bias + activation and its
 // backward:
-//  * an epilogue called once for every finished block of C, right after its
-//    micro-kernel stored it (so it is still in L1), with the complete k sum:
-//    when k is split into KC blocks it runs only after the last.
+//  * an epilogue called once for every finished block of C (a row strip of
+//    one micro-panel's rows by a thread's columns of the cache block), right
+//    after the micro-kernels stored it (so it is still in L1/L2), with the
+//    complete k sum: when k is split into KC blocks it runs only after the last.
 //      fn(ctx, i0, j0, rows, cols, c, ldc): C[i0:i0+rows, j0:j0+cols] is final,
 //      c points at C[i0, j0]. Blocks do not overlap; several threads call fn
 //      on different blocks concurrently.

@@ -37,6 +37,17 @@ inline void ukernel_packed(int64_t kc, const typename VT::T* __restrict a,
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) acc[r][v] = VT::zero();
 
+    // C is read (beta != 0) or written only after the k loop: start fetching
+    // its lines now, so the stores do not wait on the L2 / L3.
+    constexpr int kLine = 64 / static_cast<int>(sizeof(T));
+#pragma GCC unroll 32
+    for (int r = 0; r < MR; ++r) {
+        if (r >= mr) break;
+#pragma GCC unroll 8
+        for (int l = 0; l < (NR + kLine - 1) / kLine; ++l)
+            __builtin_prefetch(c + r * ldc + l * kLine, 1, 3);
+    }
+
 #pragma GCC unroll 4
     for (int64_t p = 0; p < kc; ++p) {
         V bv[NV];
@@ -124,12 +135,14 @@ inline void ukernel_direct_rows(int64_t k, const typename VT::T* a, int64_t a_rs
 
     const V va = VT::set1(alpha);
     const V vb = VT::set1(beta);
+    // x * 1 == x exactly: short k makes the scaling a visible share here.
+    const bool scale = alpha != T(1);
 #pragma GCC unroll 32
     for (int r = 0; r < MRT; ++r) {
         T* cr = c + r * ldc;
 #pragma GCC unroll 8
         for (int v = 0; v < NV; ++v) {
-            V x = VT::mul(acc[r][v], va);
+            V x = scale ? VT::mul(acc[r][v], va) : acc[r][v];
             if (beta != T(0)) x = VT::fma(VT::load_mask(cr + v * W, mask[v]), vb, x);
             VT::store_mask(cr + v * W, x, mask[v]);
         }
@@ -163,7 +176,7 @@ inline void ukernel_direct(int64_t k, const typename VT::T* a, int64_t a_rs, int
 // shuffle network (the lane sums dominate when k is a few hundred). Rows/columns past
 // (mr, nr) reuse row/column 0 (valid memory) and are not stored.
 template <class VT, int DMR, int DNR>
-inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const typename VT::T* b,
+inline void dot_tile(int64_t k, const typename VT::T* a, int64_t lda, const typename VT::T* b,
                        int64_t ldb, typename VT::T* c, int64_t ldc, typename VT::T alpha,
                        typename VT::T beta, int mr, int nr) {
     using T = typename VT::T;
@@ -205,14 +218,20 @@ inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const ty
             for (int j = 0; j < DNR; ++j) acc[r][j] = VT::fma(av, bv[j], acc[r][j]);
         }
     }
-    static_assert(DNR % 4 == 0, "the lane sums are taken four accumulators at a time");
+    static_assert(DNR % 4 == 0 || DNR == 2, "the lane sums are taken four accumulators at a time");
 #pragma GCC unroll 16
     for (int r = 0; r < DMR; ++r) {
         if (r >= mr) break;
-        T sums[DNR];
+        T sums[DNR < 4 ? 4 : DNR];
+        if constexpr (DNR == 2) {
+            // Each lane sum depends on its own accumulator only, so a pair
+            // sums exactly as in a tile of four.
+            VT::reduce4(acc[r][0], acc[r][1], acc[r][0], acc[r][1], sums);
+        } else {
 #pragma GCC unroll 4
-        for (int j = 0; j < DNR; j += 4)
-            VT::reduce4(acc[r][j], acc[r][j + 1], acc[r][j + 2], acc[r][j + 3], sums + j);
+            for (int j = 0; j < DNR; j += 4)
+                VT::reduce4(acc[r][j], acc[r][j + 1], acc[r][j + 2], acc[r][j + 3], sums + j);
+        }
 #pragma GCC unroll 16
         for (int j = 0; j < DNR; ++j) {
             if (j >= nr) break;
@@ -221,6 +240,21 @@ inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const ty
             *cij = beta == T(0) ? x : x + beta * *cij;
         }
     }
+}
+
+// Dot kernel entry: a tile of at most two columns (the edge of n = 10, say)
+// runs a half-width tile instead of computing two discarded columns.
+template <class VT, int DMR, int DNR>
+inline void dot_kernel(int64_t k, const typename VT::T* a, int64_t lda, const typename VT::T* b,
+                       int64_t ldb, typename VT::T* c, int64_t ldc, typename VT::T alpha,
+                       typename VT::T beta, int mr, int nr) {
+    if constexpr (DNR == 4) {
+        if (nr <= 2) {
+            dot_tile<VT, DMR, 2>(k, a, lda, b, ldb, c, ldc, alpha, beta, mr, nr);
+            return;
+        }
+    }
+    dot_tile<VT, DMR, DNR>(k, a, lda, b, ldb, c, ldc, alpha, beta, mr, nr);
 }
 
 // ---------------------------------------------------------------- packing

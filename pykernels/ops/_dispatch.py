@@ -95,6 +95,11 @@ def _cpu_backend() -> Backend:
     return _CPU_BACKEND
 
 
+def cpu_module():
+    """The CPU kernels' module (what the all-NumPy fast paths call)."""
+    return (_CPU_BACKEND or _cpu_backend()).mod
+
+
 def require_contiguous(name: str, x) -> None:
     """The layout rule of every op (C-contiguous, never copied), for the places
     where the Python layer reshapes or moves axes before a binding sees the

@@ -20,8 +20,15 @@ from __future__ import annotations
 import numpy as np
 
 from .._backends import module
-from ._dispatch import require_contiguous, result_dtype, select
+from ._dispatch import cpu_module, require_contiguous, result_dtype, select
 from .activation import _kwargs
+
+_ndarray = np.ndarray
+_empty = np.empty
+# The binding's activation parameters in its positional order, with its defaults.
+_BINDING_PARAMS = (("negative_slope", 0.01), ("alpha", 1.0), ("beta", 1.0), ("threshold", 20.0),
+                   ("min_val", -1.0), ("max_val", 1.0), ("approximate", "none"))
+_act_cache: dict = {}
 
 
 def _act(activation, params):
@@ -86,10 +93,38 @@ def _kernel(be, name):
     return fn
 
 
+def _act_positional(activation, params):
+    """(name, binding parameters as a tuple) for the CPU fast path, remembered
+    per (activation, parameters): checking them costs more than a small GEMM."""
+    try:
+        key = (activation, tuple(sorted(params.items())))
+        hit = _act_cache.get(key)
+    except TypeError:  # an unhashable parameter value: no caching
+        key, hit = None, None
+    if hit is None:
+        name, kw = _act(activation, params)
+        hit = (name, tuple(kw.get(k, d) for k, d in _BINDING_PARAMS))
+        if key is not None and len(_act_cache) < 256:
+            _act_cache[key] = hit
+    return hit
+
+
 def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False, device=None,
            **act_params):
     """``act(x @ weight.T + bias)`` (``torch.nn.functional.linear`` then the activation).
     With return_pre_activation=True, returns ``(y, z)`` with z = x @ weight.T + bias."""
+    if ((device is None or device == "cpu") and type(x) is _ndarray and type(weight) is _ndarray
+            and (bias is None or type(bias) is _ndarray) and x.ndim == 2 and weight.ndim == 2
+            and x.flags.c_contiguous and weight.flags.c_contiguous):
+        # 2-D NumPy arrays on the CPU, the common case: the binding checks the
+        # rest (dtypes, shapes, bias), so only what allocating y needs is
+        # looked at here.
+        name, params = _act_positional(activation, act_params)
+        shape = (x.shape[0], weight.shape[0])
+        y = _empty(shape, x.dtype)
+        z = _empty(shape, x.dtype) if return_pre_activation else None
+        cpu_module().linear(x, weight, bias, y, name, z, *params)
+        return (y, z) if return_pre_activation else y
     name, kw = _act(activation, act_params)
     be = select(("x", x), ("weight", weight), ("bias", bias), device=device)
     out_f, in_f = _weight_shape(weight)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
-from ._dispatch import result_dtype, select
+import numpy as np
+
+from ._dispatch import cpu_module, result_dtype, select
+
+_ndarray = np.ndarray
+_empty = np.empty
 
 
 def _out_shape(a, b, trans_a, trans_b):
@@ -19,6 +24,22 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
     beta == 0, out is only written. float32 and float64; both arrays of one
     dtype, C-contiguous. Like ``torch.addmm(out, op(a), op(b), beta=beta, alpha=alpha)``.
     """
+    if (device is None or device == "cpu") and type(a) is _ndarray and type(b) is _ndarray:
+        # NumPy arrays on the CPU, the common case: the binding checks dtypes,
+        # layouts and shapes itself, so only what allocating `out` needs is
+        # looked at here (small training GEMMs take a few microseconds).
+        if out is None:
+            if (beta == 0 and a.ndim == 2 and b.ndim == 2 and a.flags.c_contiguous
+                    and b.flags.c_contiguous):
+                out = _empty((a.shape[1] if trans_a else a.shape[0],
+                              b.shape[0] if trans_b else b.shape[1]), a.dtype)
+                cpu_module().matmul(a, b, out, bool(trans_a), bool(trans_b), float(alpha),
+                                    float(beta))
+                return out
+        elif type(out) is _ndarray:
+            cpu_module().matmul(a, b, out, bool(trans_a), bool(trans_b), float(alpha),
+                                float(beta))
+            return out
     be = select(("a", a), ("b", b), ("out", out), device=device)
     if out is None:
         if beta != 0:
