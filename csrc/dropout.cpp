@@ -100,15 +100,22 @@ void scalar_backward(const T* gy, const uint8_t* mask, T* gx, int64_t begin, int
     for (int64_t i = begin; i < end; ++i) gx[i] = gy[i] * (mask[i] ? scale : T(0));
 }
 
+// A table is built only once its path is chosen: the builders are compiled
+// with their ISA's flags and may themselves use its instructions (GCC fills
+// the AVX-512 table with vinserti128), which a CPU without it cannot run.
 const DropoutKernels& kernels() {
     static const DropoutKernels generic = {scalar_forward<float>, scalar_forward<double>,
                                            scalar_mask, scalar_backward<float>,
                                            scalar_backward<double>};
-    static const DropoutKernels avx2 = dropout_kernels_avx2();
-    static const DropoutKernels avx512 = dropout_kernels_avx512();
     switch (simd_path()) {
-        case SimdPath::avx512: return avx512;
-        case SimdPath::avx2: return avx2;
+        case SimdPath::avx512: {
+            static const DropoutKernels avx512 = dropout_kernels_avx512();
+            return avx512;
+        }
+        case SimdPath::avx2: {
+            static const DropoutKernels avx2 = dropout_kernels_avx2();
+            return avx2;
+        }
         default: return generic;
     }
 }
