@@ -10,6 +10,7 @@
 // the scalar path, so bit-identical.
 #include <immintrin.h>
 
+#include <algorithm>
 #include <cstring>
 
 #include "common/philox.h"
@@ -94,7 +95,8 @@ inline __m256i mask_bytes(const __m256i (&e)[4]) {
     const __m256i w01 = _mm256_packs_epi32(e[0], e[1]);  // e0 0..3, e1 0..3 | e0 4..7, e1 4..7
     const __m256i w23 = _mm256_packs_epi32(e[2], e[3]);
     const __m256i b = _mm256_packs_epi16(w01, w23);     // dwords e0 e1 e2 e3 | e0 e1 e2 e3
-    const __m256i ordered = _mm256_permutevar8x32_epi32(b, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    const __m256i ordered = _mm256_permutevar8x32_epi32(b, order);
     return _mm256_add_epi8(ordered, _mm256_set1_epi8(1));  // -1 -> 0, 0 -> 1
 }
 
@@ -118,21 +120,30 @@ inline void scale_f64(const double* x, double* y, const __m256i (&e)[4], __m256d
     }
 }
 
-// Whole steps of [begin, end) through full(i, e); the last partial one through
-// tail(i, m, mask bytes).
+// Steps of [begin, end): a first partial one of `head` elements (a multiple
+// of 4, so steps start on block boundaries) that brings the output to a
+// 32-byte boundary and the last partial one go through tail(i, m, mask bytes),
+// whole steps through full(i, e).
 template <class Full, class Tail>
-inline void for_each_step(int64_t begin, int64_t end, const DropoutDraw& d, Full full, Tail tail) {
+inline void for_each_step(int64_t begin, int64_t end, int64_t head, const DropoutDraw& d,
+                          Full full, Tail tail) {
     const Keys keys = round_keys(d.seed);
     const __m256i threshold = _mm256_set1_epi32(static_cast<int>(d.threshold));
     __m256i e[4];
+    alignas(32) uint8_t bytes[kStep];
     int64_t i = begin;
+    if (head % 4 == 0 && head > 0 && head < end - begin) {
+        drop_masks(d.offset + static_cast<uint64_t>(i / 4), keys, threshold, e);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), mask_bytes(e));
+        tail(i, head, bytes);
+        i += head;
+    }
     for (; i + kStep <= end; i += kStep) {
         drop_masks(d.offset + static_cast<uint64_t>(i / 4), keys, threshold, e);
         full(i, e);
     }
     if (i < end) {
         drop_masks(d.offset + static_cast<uint64_t>(i / 4), keys, threshold, e);
-        alignas(32) uint8_t bytes[kStep];
         _mm256_store_si256(reinterpret_cast<__m256i*>(bytes), mask_bytes(e));
         tail(i, end - i, bytes);
     }
@@ -142,7 +153,7 @@ template <class T>
 void forward(const T* x, T* y, uint8_t* mask, int64_t begin, int64_t end, const DropoutDraw& d,
              T scale) {
     for_each_step(
-        begin, end, d,
+        begin, end, align_head(y + begin, 32), d,
         [&](int64_t i, const __m256i (&e)[4]) {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(mask + i), mask_bytes(e));
             if constexpr (sizeof(T) == 4)
@@ -170,18 +181,21 @@ void forward_f64(const double* x, double* y, uint8_t* mask, int64_t begin, int64
 
 void mask_fill(uint8_t* mask, int64_t begin, int64_t end, const DropoutDraw& d) {
     for_each_step(
-        begin, end, d,
+        begin, end, align_head(mask + begin, 32), d,
         [&](int64_t i, const __m256i (&e)[4]) {
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(mask + i), mask_bytes(e));
         },
         [&](int64_t i, int64_t m, const uint8_t* bytes) { std::memcpy(mask + i, bytes, m); });
 }
 
+// Scalar head to a 32-byte boundary of gx, whole vectors, scalar tail.
 void backward_f32(const float* gy, const uint8_t* mask, float* gx, int64_t begin, int64_t end,
                   float scale) {
     const __m256 s = _mm256_set1_ps(scale);
     const __m256i zero = _mm256_setzero_si256();
     int64_t i = begin;
+    for (const int64_t h = begin + std::min(align_head(gx + begin, 32), end - begin); i < h; ++i)
+        gx[i] = gy[i] * (mask[i] ? scale : 0.0f);
     for (; i + 8 <= end; i += 8) {
         const __m256i m = _mm256_cvtepu8_epi32(
             _mm_loadl_epi64(reinterpret_cast<const __m128i*>(mask + i)));
@@ -196,6 +210,8 @@ void backward_f64(const double* gy, const uint8_t* mask, double* gx, int64_t beg
     const __m256d s = _mm256_set1_pd(scale);
     const __m256i zero = _mm256_setzero_si256();
     int64_t i = begin;
+    for (const int64_t h = begin + std::min(align_head(gx + begin, 32), end - begin); i < h; ++i)
+        gx[i] = gy[i] * (mask[i] ? scale : 0.0);
     for (; i + 4 <= end; i += 4) {
         int32_t word;
         std::memcpy(&word, mask + i, 4);

@@ -1,13 +1,18 @@
 // Dropout loops for AVX-512 (-mavx512f -mavx512bw -mavx512dq -mavx512vl
-// -mbmi2): Philox4x32-10 (csrc/common/philox.h) on 16 counters per vector,
-// 64 elements per step. The 32 x 32 -> 64-bit products of a round come from
-// vpmuludq on the even lanes and on the odd lanes shifted down; a masked
-// vpshufd puts their high and low halves back in the 16 lanes. The keep bits
-// of words j = 0..3 of the 16 blocks are interleaved with pdep into element
-// order (element 4 l + j), then y = x * (keep ? scale : 0) and the uint8 mask
-// are written with that 64-bit mask; the tail uses the same mask, cut to the
-// elements left. Same arithmetic as the scalar path, so bit-identical.
+// -mbmi2; every AVX-512 CPU has BMI2): Philox4x32-10 (csrc/common/philox.h)
+// on 16 counters per vector, 64 elements per step. The 32 x 32 -> 64-bit
+// products of a round come from vpmuludq on the even lanes and on the odd
+// lanes shifted down; a masked vpshufd puts their high and low halves back in
+// the 16 lanes. The keep bits of words j = 0..3 of the 16 blocks are
+// interleaved with pdep into element order (element 4 l + j), then
+// y = x * (keep ? scale : 0) and the uint8 mask are written under that 64-bit
+// mask. A first partial step brings y to a 64-byte boundary (NumPy's arrays
+// start 16 bytes past one, and split vectors cost ~15% of the bandwidth), the
+// last one is cut to the elements left. Same arithmetic as the scalar path, so
+// bit-identical.
 #include <immintrin.h>
+
+#include <cstring>
 
 #include "common/philox.h"
 #include "dropout_kernels.h"
@@ -73,10 +78,10 @@ inline uint64_t keep_bits(uint64_t first, const Keys& keys, __m512i threshold) {
         c3 = lo0;
     }
     // (word >> 8) >= threshold, threshold <= 2^24
-    const uint64_t w0 = _cvtmask16_u32(_mm512_cmpge_epu32_mask(_mm512_srli_epi32(c0, 8), threshold));
-    const uint64_t w1 = _cvtmask16_u32(_mm512_cmpge_epu32_mask(_mm512_srli_epi32(c1, 8), threshold));
-    const uint64_t w2 = _cvtmask16_u32(_mm512_cmpge_epu32_mask(_mm512_srli_epi32(c2, 8), threshold));
-    const uint64_t w3 = _cvtmask16_u32(_mm512_cmpge_epu32_mask(_mm512_srli_epi32(c3, 8), threshold));
+    const auto bits = [threshold](__m512i c) -> uint64_t {
+        return _cvtmask16_u32(_mm512_cmpge_epu32_mask(_mm512_srli_epi32(c, 8), threshold));
+    };
+    const uint64_t w0 = bits(c0), w1 = bits(c1), w2 = bits(c2), w3 = bits(c3);
     return _pdep_u64(w0, 0x1111111111111111ull) | _pdep_u64(w1, 0x2222222222222222ull) |
            _pdep_u64(w2, 0x4444444444444444ull) | _pdep_u64(w3, 0x8888888888888888ull);
 }
@@ -107,12 +112,20 @@ inline void scale_f64(const double* x, double* y, uint64_t keep, uint64_t valid,
     }
 }
 
-// Calls f(i, keep bits, valid bits) for the steps of [begin, end).
+// Calls f(i, keep bits, valid bits) for the steps of [begin, end): a first
+// partial one of `head` elements (a multiple of 4, so steps start on block
+// boundaries) that brings the output to a 64-byte boundary, then whole steps
+// and a partial last one.
 template <class F>
-inline void for_each_step(int64_t begin, int64_t end, const DropoutDraw& d, F f) {
+inline void for_each_step(int64_t begin, int64_t end, int64_t head, const DropoutDraw& d, F f) {
     const Keys keys = round_keys(d.seed);
     const __m512i threshold = _mm512_set1_epi32(static_cast<int>(d.threshold));
-    for (int64_t i = begin; i < end; i += kStep) {
+    int64_t i = begin;
+    if (head % 4 == 0 && head > 0 && head < end - begin) {
+        f(i, keep_bits(d.offset + static_cast<uint64_t>(i / 4), keys, threshold), tail_bits(head));
+        i += head;
+    }
+    for (; i < end; i += kStep) {
         const uint64_t keep = keep_bits(d.offset + static_cast<uint64_t>(i / 4), keys, threshold);
         f(i, keep, tail_bits(end - i));
     }
@@ -121,7 +134,8 @@ inline void for_each_step(int64_t begin, int64_t end, const DropoutDraw& d, F f)
 void forward_f32(const float* x, float* y, uint8_t* mask, int64_t begin, int64_t end,
                  const DropoutDraw& d, float scale) {
     const __m512 s = _mm512_set1_ps(scale);
-    for_each_step(begin, end, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
+    const int64_t head = align_head(y + begin, 64);
+    for_each_step(begin, end, head, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
         store_mask(mask + i, keep, valid);
         scale_f32(x + i, y + i, keep, valid, s);
     });
@@ -130,14 +144,16 @@ void forward_f32(const float* x, float* y, uint8_t* mask, int64_t begin, int64_t
 void forward_f64(const double* x, double* y, uint8_t* mask, int64_t begin, int64_t end,
                  const DropoutDraw& d, double scale) {
     const __m512d s = _mm512_set1_pd(scale);
-    for_each_step(begin, end, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
+    const int64_t head = align_head(y + begin, 64);
+    for_each_step(begin, end, head, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
         store_mask(mask + i, keep, valid);
         scale_f64(x + i, y + i, keep, valid, s);
     });
 }
 
 void mask_fill(uint8_t* mask, int64_t begin, int64_t end, const DropoutDraw& d) {
-    for_each_step(begin, end, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
+    const int64_t head = align_head(mask + begin, 64);
+    for_each_step(begin, end, head, d, [&](int64_t i, uint64_t keep, uint64_t valid) {
         store_mask(mask + i, keep, valid);
     });
 }
@@ -147,10 +163,24 @@ inline uint64_t mask_bits(const uint8_t* mask, uint64_t valid) {
     return _cvtmask64_u64(_mm512_test_epi8_mask(b, b));
 }
 
+// Masked head to a 64-byte boundary of gx, whole vectors, masked tail.
 void backward_f32(const float* gy, const uint8_t* mask, float* gx, int64_t begin, int64_t end,
                   float scale) {
     const __m512 s = _mm512_set1_ps(scale);
-    for (int64_t i = begin; i < end; i += kStep) {
+    int64_t i = begin;
+    const int64_t head = align_head(gx + begin, 64);
+    if (head > 0 && head < end - begin) {
+        const uint64_t valid = tail_bits(head);
+        scale_f32(gy + i, gx + i, mask_bits(mask + i, valid), valid, s);
+        i += head;
+    }
+    for (; i + 16 <= end; i += 16) {
+        const __m128i b = _mm_loadu_si128(reinterpret_cast<const __m128i*>(mask + i));
+        const __mmask16 k = _mm_test_epi8_mask(b, b);
+        const __m512 g = _mm512_loadu_ps(gy + i);
+        _mm512_storeu_ps(gx + i, _mm512_mul_ps(g, _mm512_maskz_mov_ps(k, s)));
+    }
+    if (i < end) {
         const uint64_t valid = tail_bits(end - i);
         scale_f32(gy + i, gx + i, mask_bits(mask + i, valid), valid, s);
     }
@@ -159,7 +189,22 @@ void backward_f32(const float* gy, const uint8_t* mask, float* gx, int64_t begin
 void backward_f64(const double* gy, const uint8_t* mask, double* gx, int64_t begin, int64_t end,
                   double scale) {
     const __m512d s = _mm512_set1_pd(scale);
-    for (int64_t i = begin; i < end; i += kStep) {
+    int64_t i = begin;
+    const int64_t head = align_head(gx + begin, 64);
+    if (head > 0 && head < end - begin) {
+        const uint64_t valid = tail_bits(head);
+        scale_f64(gy + i, gx + i, mask_bits(mask + i, valid), valid, s);
+        i += head;
+    }
+    for (; i + 8 <= end; i += 8) {
+        int64_t word;
+        std::memcpy(&word, mask + i, 8);
+        const __m128i b = _mm_cvtsi64_si128(word);
+        const __mmask8 k = static_cast<__mmask8>(_mm_test_epi8_mask(b, b));
+        const __m512d g = _mm512_loadu_pd(gy + i);
+        _mm512_storeu_pd(gx + i, _mm512_mul_pd(g, _mm512_maskz_mov_pd(k, s)));
+    }
+    if (i < end) {
         const uint64_t valid = tail_bits(end - i);
         scale_f64(gy + i, gx + i, mask_bits(mask + i, valid), valid, s);
     }

@@ -32,6 +32,17 @@ struct DropoutKernels {
                          int64_t end, double scale);
 };
 
+// Elements before p + head is aligned to `align` bytes (NumPy's large arrays
+// start 16 bytes into a page, so every 64-byte vector would straddle two cache
+// lines). The forward also needs head % 4 == 0 to keep Philox blocks whole,
+// so its callers use 0 when it is not.
+template <class T>
+inline int64_t align_head(const T* p, int64_t align) {
+    const auto a = reinterpret_cast<uintptr_t>(p);
+    if (a % sizeof(T) != 0) return 0;
+    return static_cast<int64_t>((align - a % align) % align / sizeof(T));
+}
+
 DropoutKernels dropout_kernels_avx2();
 DropoutKernels dropout_kernels_avx512();
 

@@ -223,6 +223,31 @@ def test_simd_paths_equal_generic_path_and_any_thread_count(simd_path, rng):
     np.testing.assert_array_equal(got[2][2], g * np.where(m != 0, 1 / (1 - 0.4), 0.0))
 
 
+@pytest.mark.parametrize("simd_path", ["avx512", "avx2", "generic"], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_simd_paths_any_alignment(simd_path, rng, dtype):
+    """Outputs and masks starting at every offset within 64 bytes: the SIMD
+    loops first step to an aligned address (whole Philox blocks only)."""
+    cpu = _backends.module("cpu")
+    n, p, seed, offset = 1000, 0.3, 4321, 7
+    expected = ref.dropout_mask((n,), p, seed, offset)
+    scale = dtype(1 / (1 - p))
+    for k in range(16):
+        x = np.empty(n + 16, dtype)[k:k + n]
+        x[:] = rng.standard_normal(n)
+        y = np.empty(n + 16, dtype)[15 - k:15 - k + n]
+        mask = np.empty(n + 64, np.uint8)[3 * k:3 * k + n]
+        cpu.dropout(x, y, mask, p, seed, offset)
+        np.testing.assert_array_equal(mask, expected, err_msg=f"{simd_path} {k=}")
+        np.testing.assert_array_equal(y, x * np.where(expected == 1, scale, dtype(0)))
+        mask2 = np.empty(n + 64, np.uint8)[4 * k:4 * k + n]
+        cpu.dropout_mask(mask2, p, seed, offset)
+        np.testing.assert_array_equal(mask2, expected)
+        gx = np.empty(n + 16, dtype)[k:k + n]
+        cpu.dropout_backward(x, mask, gx, p)
+        np.testing.assert_array_equal(gx, x * np.where(expected == 1, scale, dtype(0)))
+
+
 # ---------------------------------------------------------------- semantics
 
 @pytest.mark.parametrize("dtype", DTYPES)
