@@ -5,9 +5,11 @@
 // except that the mask is a function of (seed, offset, i) only: the same on
 // every backend and for any thread count.
 //
-// Each 4-element block costs one Philox call (10 rounds of two 32x32->64
-// multiplies); blocks are drawn 16 at a time in lane arrays so the compiler
-// can vectorise the rounds (pmuludq), then applied in index order.
+// The loops live in per-ISA tables (csrc/dropout_kernels.h): AVX-512 and AVX2
+// draw 16 or 8 blocks per vector in registers and write y and the mask in the
+// same pass; the scalar table below is for CPUs without them. The driver cuts
+// the array into fixed ranges, so the split (and the thread count) never
+// changes a value.
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
@@ -17,15 +19,21 @@
 #include "bind/array_view.h"
 #include "bind/dropout_checks.h"
 #include "common/philox.h"
+#include "dropout_kernels.h"
+#include "runtime/cpu_features.h"
 #include "runtime/threads.h"
 
 namespace pk {
 
 namespace {
 
-constexpr int64_t kLanes = 16;             // Philox blocks drawn together
-constexpr int64_t kGroup = 4 * kLanes;     // elements per group
-constexpr int64_t kGroupsPerTask = 256;    // 16 Ki elements per OpenMP task
+constexpr int64_t kLanes = 16;          // Philox blocks drawn together by the scalar loops
+constexpr int64_t kGroup = 4 * kLanes;  // elements per group
+// Fixed ranges handed to threads (multiples of every table's step). Arrays of
+// one range run on the calling thread: a parallel region costs more than it
+// saves there, and much more when other processes hold the cores.
+constexpr int64_t kForwardRange = 1 << 15;
+constexpr int64_t kBackwardRange = 1 << 16;
 
 // The words of blocks first .. first + kLanes - 1 in element order: words[4 l + j]
 // is word j of block first + l, i.e. the word of element 4 (first + l) + j.
@@ -56,57 +64,104 @@ inline void philox_lanes(uint64_t seed, uint64_t first, uint32_t (&words)[kGroup
 }
 
 // Calls f(first element, count, words) for consecutive groups of up to kGroup
-// elements covering [0, n), in parallel over fixed runs of groups; the words
-// (hence the mask) depend only on (seed, offset, element index).
+// elements covering [begin, end), begin a multiple of 4.
 template <class F>
-void for_each_group(int64_t n, uint64_t seed, uint64_t offset, F f) {
-    const int64_t groups = (n + kGroup - 1) / kGroup;
-    const int64_t tasks = (groups + kGroupsPerTask - 1) / kGroupsPerTask;
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1)
-    for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t g_end = groups < (t + 1) * kGroupsPerTask ? groups : (t + 1) * kGroupsPerTask;
-        uint32_t words[kGroup];
-        for (int64_t g = t * kGroupsPerTask; g < g_end; ++g) {
-            const int64_t base = g * kGroup;
-            philox_lanes(seed, offset + static_cast<uint64_t>(base / 4), words);
-            f(base, n - base < kGroup ? n - base : kGroup, words);
-        }
+void for_each_group(int64_t begin, int64_t end, const DropoutDraw& d, F f) {
+    uint32_t words[kGroup];
+    for (int64_t i = begin; i < end; i += kGroup) {
+        philox_lanes(d.seed, d.offset + static_cast<uint64_t>(i / 4), words);
+        f(i, end - i < kGroup ? end - i : kGroup, words);
     }
+}
+
+template <class T>
+void scalar_forward(const T* x, T* y, uint8_t* mask, int64_t begin, int64_t end,
+                    const DropoutDraw& d, T scale) {
+    // x * 0 rather than 0 for dropped elements: inf and NaN become NaN, as in
+    // PyTorch's x * mask * scale.
+    for_each_group(begin, end, d, [=](int64_t i, int64_t m, const uint32_t* words) {
+        for (int64_t k = 0; k < m; ++k) {
+            const uint8_t keep = dropout_keep(words[k], d.threshold);
+            mask[i + k] = keep;
+            y[i + k] = x[i + k] * (keep ? scale : T(0));
+        }
+    });
+}
+
+void scalar_mask(uint8_t* mask, int64_t begin, int64_t end, const DropoutDraw& d) {
+    for_each_group(begin, end, d, [=](int64_t i, int64_t m, const uint32_t* words) {
+        for (int64_t k = 0; k < m; ++k) mask[i + k] = dropout_keep(words[k], d.threshold);
+    });
+}
+
+template <class T>
+void scalar_backward(const T* gy, const uint8_t* mask, T* gx, int64_t begin, int64_t end,
+                     T scale) {
+    for (int64_t i = begin; i < end; ++i) gx[i] = gy[i] * (mask[i] ? scale : T(0));
+}
+
+// A table is built only once its path is chosen: the builders are compiled
+// with their ISA's flags and may themselves use its instructions (GCC fills
+// the AVX-512 table with vinserti128), which a CPU without it cannot run.
+const DropoutKernels& kernels() {
+    static const DropoutKernels generic = {scalar_forward<float>, scalar_forward<double>,
+                                           scalar_mask, scalar_backward<float>,
+                                           scalar_backward<double>};
+    switch (simd_path()) {
+        case SimdPath::avx512: {
+            static const DropoutKernels avx512 = dropout_kernels_avx512();
+            return avx512;
+        }
+        case SimdPath::avx2: {
+            static const DropoutKernels avx2 = dropout_kernels_avx2();
+            return avx2;
+        }
+        default: return generic;
+    }
+}
+
+// f(begin, end) over fixed ranges of [0, n), in parallel when there are several.
+template <class F>
+void for_each_range(int64_t n, int64_t range, F f) {
+    const int64_t tasks = (n + range - 1) / range;
+#pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1)
+    for (int64_t t = 0; t < tasks; ++t) f(t * range, n < (t + 1) * range ? n : (t + 1) * range);
+}
+
+DropoutDraw draw(double p, uint64_t seed, uint64_t offset) {
+    return DropoutDraw{seed, offset, dropout_threshold(p)};
 }
 
 template <class T>
 void dropout_forward(const T* x, T* y, uint8_t* mask, int64_t n, double p, uint64_t seed,
                      uint64_t offset) {
+    const DropoutDraw d = draw(p, seed, offset);
     const T scale = static_cast<T>(dropout_scale(p));
-    const uint32_t threshold = dropout_threshold(p);
-    // x * 0 rather than 0 for dropped elements: inf and NaN become NaN, as in
-    // PyTorch's x * mask * scale.
-    for_each_group(n, seed, offset, [=](int64_t base, int64_t m, const uint32_t* words) {
-        for (int64_t k = 0; k < m; ++k) {
-            const uint8_t keep = dropout_keep(words[k], threshold);
-            mask[base + k] = keep;
-            y[base + k] = x[base + k] * (keep ? scale : T(0));
-        }
+    const DropoutKernels& k = kernels();
+    for_each_range(n, kForwardRange, [&](int64_t b, int64_t e) {
+        if constexpr (sizeof(T) == 4)
+            k.forward_f32(x, y, mask, b, e, d, scale);
+        else
+            k.forward_f64(x, y, mask, b, e, d, scale);
     });
 }
 
 void dropout_mask_fill(uint8_t* mask, int64_t n, double p, uint64_t seed, uint64_t offset) {
-    const uint32_t threshold = dropout_threshold(p);
-    for_each_group(n, seed, offset, [=](int64_t base, int64_t m, const uint32_t* words) {
-        for (int64_t k = 0; k < m; ++k) mask[base + k] = dropout_keep(words[k], threshold);
-    });
+    const DropoutDraw d = draw(p, seed, offset);
+    const DropoutKernels& k = kernels();
+    for_each_range(n, kForwardRange, [&](int64_t b, int64_t e) { k.mask(mask, b, e, d); });
 }
 
 template <class T>
 void dropout_backward(const T* gy, const uint8_t* mask, T* gx, int64_t n, double p) {
     const T scale = static_cast<T>(dropout_scale(p));
-    const int64_t chunk = 1 << 16;
-    const int64_t tasks = (n + chunk - 1) / chunk;
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1)
-    for (int64_t t = 0; t < tasks; ++t) {
-        const int64_t end = n < (t + 1) * chunk ? n : (t + 1) * chunk;
-        for (int64_t i = t * chunk; i < end; ++i) gx[i] = gy[i] * (mask[i] ? scale : T(0));
-    }
+    const DropoutKernels& k = kernels();
+    for_each_range(n, kBackwardRange, [&](int64_t b, int64_t e) {
+        if constexpr (sizeof(T) == 4)
+            k.backward_f32(gy, mask, gx, b, e, scale);
+        else
+            k.backward_f64(gy, mask, gx, b, e, scale);
+    });
 }
 
 }  // namespace

@@ -137,6 +137,117 @@ def test_masks_identical_on_cpu_and_cuda_emu():
                 np.testing.assert_array_equal(cpu, emu)
 
 
+# ---------------------------------------------------------------- SIMD paths
+
+SIMD_RANK = {"generic": 0, "avx2": 1, "avx512": 2}
+
+
+@pytest.fixture
+def simd_path(request):
+    """Forces a CPU code path for one test (like PYKERNELS_SIMD), restoring it after."""
+    cpu = _backends.module("cpu")
+    before = cpu.simd_path()
+    path = request.param
+    if SIMD_RANK[path] > SIMD_RANK[cpu.best_simd_path()]:
+        pytest.skip(f"this CPU has no {path}")
+    cpu.set_simd_path(path)
+    yield path
+    cpu.set_simd_path(before)
+
+
+# Sizes around the AVX2 (32) and AVX-512 (64) steps and the 32768-element
+# ranges given to threads; offsets not multiples of 4, 8 or 16 blocks, one whose
+# low counter word wraps inside a vector of the second range, one wrapping 2**64.
+SIMD_SIZES = [1, 3, 5, 17, 31, 33, 63, 65, 127, 32771, 1000003]
+SIMD_OFFSETS = [0, 1, 3, 6, (1 << 32) - 8192 - 5, U64 - 2]
+SIMD_PS = [0.0, 0.3, 0.875, 1 - 2.0**-30]  # the last drops everything: threshold 2**24
+
+
+def _simd_case(n, dtype, rng):
+    """Normal values with infinities, NaN, signed zeros and a subnormal sprinkled in."""
+    x = rng.standard_normal(n).astype(dtype)
+    for j, v in enumerate([np.inf, -np.inf, np.nan, -0.0, 0.0, 1e-40, -3.0]):
+        x[j::101] = v
+    return x
+
+
+@pytest.mark.parametrize("simd_path", ["avx512", "avx2", "generic"], indirect=True)
+@pytest.mark.parametrize("n", SIMD_SIZES)
+def test_simd_paths_match_scalar_formula(simd_path, rng, n):
+    """Each forced path writes exactly the mask of the reference Philox and
+    y = x * (mask ? scale : 0), grad_x alike, for float32 and float64."""
+    cpu = _backends.module("cpu")
+    for offset in SIMD_OFFSETS:
+        seed = 0x9E3779B97F4A7C15 ^ offset
+        for p in SIMD_PS:
+            expected = ref.dropout_mask((n,), p, seed, offset)
+            got = pk.ops.dropout_mask((n,), p, seed=seed, offset=offset)
+            np.testing.assert_array_equal(got, expected, err_msg=f"{simd_path} {offset=} {p=}")
+            for dtype in DTYPES:
+                x = _simd_case(n, dtype, rng)
+                scale = dtype(1 / (1 - p))
+                with np.errstate(invalid="ignore"):  # inf * 0 = NaN, as the kernel does
+                    ey = x * np.where(expected == 1, scale, dtype(0))
+                y, mask = pk.ops.dropout(x, p, seed=seed, offset=offset)
+                np.testing.assert_array_equal(mask, expected)
+                np.testing.assert_array_equal(y, ey, err_msg=f"{simd_path} {dtype} {offset=} {p=}")
+                gx = np.empty_like(x)
+                cpu.dropout_backward(x, mask, gx, p)
+                np.testing.assert_array_equal(gx, ey)
+
+
+@pytest.mark.parametrize("simd_path", ["avx512", "avx2"], indirect=True)
+def test_simd_paths_equal_generic_path_and_any_thread_count(simd_path, rng):
+    """Large draws against the scalar loops themselves, 1 and 2 threads, and a
+    backward mask with values other than 0 and 1 (any nonzero keeps)."""
+    cpu = _backends.module("cpu")
+    n = 3 * 65536 + 45
+    x = rng.standard_normal(n).astype(np.float32)
+    g = rng.standard_normal(n)
+    m = rng.integers(0, 4, n).astype(np.uint8)
+    threads = pk.get_num_threads()
+    got = []
+    try:
+        for path, t in [(simd_path, 1), (simd_path, 2), ("generic", 1)]:
+            cpu.set_simd_path(path)
+            pk.set_num_threads(t)
+            y, mask = pk.ops.dropout(x, 0.4, seed=77, offset=(1 << 32) - 12345)
+            gx = pk.ops.dropout_backward(g, m, 0.4)
+            got.append((y, mask, gx))
+    finally:
+        pk.set_num_threads(threads)
+    for y, mask, gx in got[:2]:
+        np.testing.assert_array_equal(y, got[2][0])
+        np.testing.assert_array_equal(mask, got[2][1])
+        np.testing.assert_array_equal(gx, got[2][2])
+    np.testing.assert_array_equal(got[2][2], g * np.where(m != 0, 1 / (1 - 0.4), 0.0))
+
+
+@pytest.mark.parametrize("simd_path", ["avx512", "avx2", "generic"], indirect=True)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_simd_paths_any_alignment(simd_path, rng, dtype):
+    """Outputs and masks starting at every offset within 64 bytes: the SIMD
+    loops first step to an aligned address (whole Philox blocks only)."""
+    cpu = _backends.module("cpu")
+    n, p, seed, offset = 1000, 0.3, 4321, 7
+    expected = ref.dropout_mask((n,), p, seed, offset)
+    scale = dtype(1 / (1 - p))
+    for k in range(16):
+        x = np.empty(n + 16, dtype)[k:k + n]
+        x[:] = rng.standard_normal(n)
+        y = np.empty(n + 16, dtype)[15 - k:15 - k + n]
+        mask = np.empty(n + 64, np.uint8)[3 * k:3 * k + n]
+        cpu.dropout(x, y, mask, p, seed, offset)
+        np.testing.assert_array_equal(mask, expected, err_msg=f"{simd_path} {k=}")
+        np.testing.assert_array_equal(y, x * np.where(expected == 1, scale, dtype(0)))
+        mask2 = np.empty(n + 64, np.uint8)[4 * k:4 * k + n]
+        cpu.dropout_mask(mask2, p, seed, offset)
+        np.testing.assert_array_equal(mask2, expected)
+        gx = np.empty(n + 16, dtype)[k:k + n]
+        cpu.dropout_backward(x, mask, gx, p)
+        np.testing.assert_array_equal(gx, x * np.where(expected == 1, scale, dtype(0)))
+
+
 # ---------------------------------------------------------------- semantics
 
 @pytest.mark.parametrize("dtype", DTYPES)
