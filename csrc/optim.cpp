@@ -47,25 +47,23 @@ const OptimKernels<T>& kernels();
 
 template <>
 const OptimKernels<float>& kernels<float>() {
-    static const OptimKernels<float> generic = optim_kernels_f32_generic();
-    static const OptimKernels<float> avx2 = optim_kernels_f32_avx2();
-    static const OptimKernels<float> avx512 = optim_kernels_f32_avx512();
+    // Each table is built the first time its path is chosen: the builders are
+    // compiled for their instruction set and may use it.
     switch (simd_path()) {
-        case SimdPath::avx512: return avx512;
-        case SimdPath::avx2: return avx2;
-        default: return generic;
+        case SimdPath::avx512: { static const auto k = optim_kernels_f32_avx512(); return k; }
+        case SimdPath::avx2: { static const auto k = optim_kernels_f32_avx2(); return k; }
+        default: { static const auto k = optim_kernels_f32_generic(); return k; }
     }
 }
 
 template <>
 const OptimKernels<double>& kernels<double>() {
-    static const OptimKernels<double> generic = optim_kernels_f64_generic();
-    static const OptimKernels<double> avx2 = optim_kernels_f64_avx2();
-    static const OptimKernels<double> avx512 = optim_kernels_f64_avx512();
+    // Each table is built the first time its path is chosen: the builders are
+    // compiled for their instruction set and may use it.
     switch (simd_path()) {
-        case SimdPath::avx512: return avx512;
-        case SimdPath::avx2: return avx2;
-        default: return generic;
+        case SimdPath::avx512: { static const auto k = optim_kernels_f64_avx512(); return k; }
+        case SimdPath::avx2: { static const auto k = optim_kernels_f64_avx2(); return k; }
+        default: { static const auto k = optim_kernels_f64_generic(); return k; }
     }
 }
 

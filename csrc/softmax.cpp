@@ -23,16 +23,24 @@ SoftmaxRowKernels<double> softmax_kernels_f64_generic() { return make_softmax_ke
 
 template <>
 const SoftmaxRowKernels<float>& softmax_kernels<float>() {
-    static const SoftmaxRowKernels<float> k[3] = {
-        softmax_kernels_f32_generic(), softmax_kernels_f32_avx2(), softmax_kernels_f32_avx512()};
-    return k[static_cast<int>(simd_path())];
+    // Each table is built the first time its path is chosen: the builders are
+    // compiled for their instruction set and may use it.
+    switch (simd_path()) {
+        case SimdPath::avx512: { static const auto k = softmax_kernels_f32_avx512(); return k; }
+        case SimdPath::avx2: { static const auto k = softmax_kernels_f32_avx2(); return k; }
+        default: { static const auto k = softmax_kernels_f32_generic(); return k; }
+    }
 }
 
 template <>
 const SoftmaxRowKernels<double>& softmax_kernels<double>() {
-    static const SoftmaxRowKernels<double> k[3] = {
-        softmax_kernels_f64_generic(), softmax_kernels_f64_avx2(), softmax_kernels_f64_avx512()};
-    return k[static_cast<int>(simd_path())];
+    // Each table is built the first time its path is chosen: the builders are
+    // compiled for their instruction set and may use it.
+    switch (simd_path()) {
+        case SimdPath::avx512: { static const auto k = softmax_kernels_f64_avx512(); return k; }
+        case SimdPath::avx2: { static const auto k = softmax_kernels_f64_avx2(); return k; }
+        default: { static const auto k = softmax_kernels_f64_generic(); return k; }
+    }
 }
 
 namespace {
