@@ -141,7 +141,7 @@ void batch_moments(const T* x, const Plan& pl, Partials& out) {
             const int64_t w = std::min(kSlice, C - c0);
             const int64_t r0 = g * pl.per_group, r1 = std::min(pl.d.n, r0 + pl.per_group);
             if (r1 <= r0) continue;
-            double* s = scratch.get() + 2 * g * C + c0;
+            double* s = scratch.get() + 2 * (g * C + c0);  // s and q: w values each
             k.rows_moments(x + r0 * C + c0, C, w, r1 - r0, pl.block_rows, out.a + g * C + c0,
                            out.b + g * C + c0, s, s + w);
         } else {
