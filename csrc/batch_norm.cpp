@@ -38,6 +38,10 @@
 #include "runtime/cpu_features.h"
 #include "runtime/threads.h"
 
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
 namespace pk {
 
 BnKernels<float> batch_norm_kernels_f32_generic() { return make_batch_norm_kernels<float>(); }
@@ -70,6 +74,7 @@ constexpr int64_t kMaxGroups = 16;
 constexpr int64_t kSlice = 4096;         // rows: channels per task at most
 constexpr int64_t kPiece = 2048;         // segments: values reduced twice while in L1
 constexpr int64_t kTaskValues = 16384;   // elementwise passes: values per task
+constexpr int64_t kBackwardsValues = 1 << 21;  // elementwise passes: see for_each_value
 constexpr int64_t kParallelMin = 1 << 15;  // fewer values than this stay on one thread
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
@@ -197,24 +202,40 @@ void grad_sums(const T* x, const T* dy, const T* hi, const T* lo, const Plan& pl
 }
 
 // Elementwise pass over every value: f.rows(first row, rows) or
-// f.segment(first value, channel), in tasks of about kTaskValues values.
+// f.segment(first value, channel), in tasks of about kTaskValues values. Each
+// thread takes a contiguous range of tasks, as the static schedule of the
+// reduction pass before it gave it rows. Rows of up to kBackwardsValues
+// values are walked backwards, so what a thread reduced last, still in its
+// L2 cache, is used first (larger arrays stream from L3 or memory, where
+// walking forwards keeps the prefetchers on: measured 5-10% either way).
 template <class F>
 void for_each_value(const BnDims& d, const F& f) {
     const int64_t total = d.n * d.c * d.s;
-    if (d.s == 1) {
-        const int64_t per_task = std::max<int64_t>(1, kTaskValues / std::max<int64_t>(d.c, 1));
-        const int64_t tasks = ceil_div(d.n, per_task);
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1 && total >= kParallelMin)
-        for (int64_t t = 0; t < tasks; ++t)
-            f.rows(t * per_task, std::min(d.n, (t + 1) * per_task) - t * per_task);
-    } else {
-        const int64_t segs = d.n * d.c;
-        const int64_t per_task = std::max<int64_t>(1, kTaskValues / d.s);
-        const int64_t tasks = ceil_div(segs, per_task);
-#pragma omp parallel for num_threads(num_threads()) schedule(static) if (tasks > 1 && total >= kParallelMin)
-        for (int64_t t = 0; t < tasks; ++t)
-            for (int64_t i = t * per_task; i < std::min(segs, (t + 1) * per_task); ++i)
-                f.segment(i * d.s, i % d.c);
+    const bool rows = d.s == 1;
+    const int64_t units = rows ? d.n : d.n * d.c;  // rows or segments
+    const int64_t per_task =
+        std::max<int64_t>(1, kTaskValues / std::max<int64_t>(rows ? d.c : d.s, 1));
+    const int64_t tasks = ceil_div(units, per_task);
+    auto run = [&](int64_t t) {
+        const int64_t u0 = t * per_task, u1 = std::min(units, u0 + per_task);
+        if (rows)
+            f.rows(u0, u1 - u0);
+        else
+            for (int64_t i = u0; i < u1; ++i) f.segment(i * d.s, i % d.c);
+    };
+    const bool backwards = rows && total <= kBackwardsValues;
+#pragma omp parallel num_threads(num_threads()) if (tasks > 1 && total >= kParallelMin)
+    {
+#ifdef _OPENMP
+        const int64_t th = omp_get_thread_num(), nth = omp_get_num_threads();
+#else
+        const int64_t th = 0, nth = 1;
+#endif
+        const int64_t t0 = tasks * th / nth, t1 = tasks * (th + 1) / nth;
+        if (backwards)
+            for (int64_t t = t1 - 1; t >= t0; --t) run(t);
+        else
+            for (int64_t t = t0; t < t1; ++t) run(t);
     }
 }
 
