@@ -242,6 +242,54 @@ def test_results_do_not_depend_on_thread_count(backend, rng, shape):
         np.testing.assert_array_equal(one, two)
 
 
+@pytest.fixture(params=["avx512", "avx2", "generic"])
+def simd_path(request):
+    """Forces one CPU loop path for the test, then restores the one in use."""
+    from pykernels import _cpu
+    order = {"generic": 0, "avx2": 1, "avx512": 2}
+    before = _cpu.simd_path()
+    if order[request.param] > order[_cpu.best_simd_path()]:
+        pytest.skip(f"this CPU has no {request.param}")
+    _cpu.set_simd_path(request.param)
+    yield request.param
+    _cpu.set_simd_path(before)
+
+
+# The training shapes of the benchmarks (row groups, blocks of rows and
+# 2048-value pieces all split), odd channel counts (vector tails), and one
+# channel per row group.
+CPU_PLAN_SHAPES = [(512, 1024), (64, 64, 32, 32), (1100, 37), (70, 4099), (9, 5, 4500), (3000, 1)]
+
+
+@pytest.mark.parametrize("shape", CPU_PLAN_SHAPES, ids=str)
+def test_cpu_paths_threads_and_large_mean(simd_path, rng, shape):
+    """Each SIMD path: close to the reference with mean 1e4, std 1e-2 (where
+    one-pass float sums would lose var), and bit-identical for 1, 2 and 3
+    threads."""
+    x, w, b, rm, rv = _inputs(rng, shape, np.float32, True, loc=1e4, scale=1e-2)
+    dy = rng.standard_normal(shape).astype(np.float32)
+    results = []
+    for threads in (1, 2, 3):
+        pk.set_num_threads(threads)
+        rm_d, rv_d = rm.copy(), rv.copy()
+        y, ctx = pk.ops.batch_norm(x, w, b, rm_d, rv_d, training=True, eps=1e-10, device="cpu")
+        grads = pk.ops.batch_norm_backward(dy, ctx)
+        results.append([y, rm_d, rv_d, ctx.mean, ctx.invstd, *grads])
+    for one, other in zip(results[0], results[1] + results[2]):
+        np.testing.assert_array_equal(one, other)
+    y, rm_d, rv_d, mean, invstd, gx, gw, gb = results[0]
+    ey, erm, erv, emean, einvstd = ref.batch_norm(x, w, b, rm, rv, training=True, eps=1e-10)
+    assert_close(mean, emean, rtol=1e-12, what="mean")
+    assert_close(invstd, einvstd, rtol=1e-9, what="invstd")
+    assert_close(y, ey, rtol=1e-5, atol=4e-5, what="y")
+    assert_close(rv_d, erv, rtol=1e-5, atol=1e-8, what="running_var")
+    expected = ref.batch_norm_backward(dy, x, w, emean, einvstd, batch_stats=True)
+    n = x.size // shape[1]
+    assert_close(gx, expected[0], rtol=1e-4, atol=1e-3 * 150, what="grad_x")
+    assert_close(gw, expected[1], rtol=1e-4, atol=1e-5 * n, what="grad_weight")
+    assert_close(gb, expected[2], rtol=1e-5, atol=1e-5 * n, what="grad_bias")
+
+
 # ---------------------------------------------------------------- PyTorch
 
 @pytest.mark.parametrize("dtype", DTYPES)

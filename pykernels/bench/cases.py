@@ -31,6 +31,7 @@ F32 = 4  # bytes per float32 element
 TRAIN = (128, 512)
 TRAIN_BIG = (1024, 512)
 LARGE = (4096, 4096)
+BN_SHAPES = [(512, 1024), (64, 64, 32, 32)]  # batch norm (N, C) and (N, C, H, W) training shapes
 MLP_PARAM_SHAPES = [(512, 784), (512,), (512,), (512,), (256, 512), (256,), (256,), (256,),
                     (10, 256), (10,)]
 
@@ -352,14 +353,20 @@ def _bn_inputs(shape):
     return inputs
 
 
+def _bn_axes(x):
+    """Reduction axes and the per-channel broadcast shape of (N, C, *spatial)."""
+    return (0,) + tuple(range(2, x.ndim)), (1, -1) + (1,) * (x.ndim - 2)
+
+
 def _bn_forward_xp(xp, d):
     def run():
         x = d["x"]
-        mean = x.mean(axis=0)
-        var = x.var(axis=0)
+        axes, bshape = _bn_axes(x)
+        mean = x.mean(axis=axes)
+        var = x.var(axis=axes)
         invstd = 1 / xp.sqrt(var + np.float32(EPS))
-        y = (x - mean) * (invstd * d["w"]) + d["b"]
-        n = x.shape[0]
+        y = (x - mean.reshape(bshape)) * (invstd * d["w"]).reshape(bshape) + d["b"].reshape(bshape)
+        n = x.size // x.shape[1]
         d["rm"] *= np.float32(0.9)
         d["rm"] += np.float32(0.1) * mean
         d["rv"] *= np.float32(0.9)
@@ -370,17 +377,58 @@ def _bn_forward_xp(xp, d):
 
 def _bn_backward_xp(xp, d):
     x = d["x"]
-    mean = x.mean(axis=0)
-    invstd = 1 / xp.sqrt(x.var(axis=0) + np.float32(EPS))
+    axes, bshape = _bn_axes(x)
+    mean = x.mean(axis=axes).reshape(bshape)
+    invstd = 1 / xp.sqrt(x.var(axis=axes) + np.float32(EPS))
 
     def run():
-        gy, n = d["gy"], x.shape[0]
-        xhat = (x - mean) * invstd
-        gb = gy.sum(axis=0)
-        gw = (gy * xhat).sum(axis=0)
-        gx = (d["w"] * invstd / n) * (n * gy - gb - xhat * gw)
+        gy, n = d["gy"], x.size // x.shape[1]
+        xhat = (x - mean) * invstd.reshape(bshape)
+        gb = gy.sum(axis=axes)
+        gw = (gy * xhat).sum(axis=axes)
+        gx = (d["w"] * invstd / n).reshape(bshape) * (n * gy - gb.reshape(bshape)
+                                                      - xhat * gw.reshape(bshape))
         return gx, gw, gb
     return run
+
+
+def _bn_step_case(shape):
+    """Forward then backward of a training step, as the autograd of
+    torch.nn.functional.batch_norm runs it."""
+    n = int(np.prod(shape))
+
+    def t_step(torch, d):
+        x = d["x"].clone().requires_grad_(True)
+        w = d["w"].clone().requires_grad_(True)
+        b = d["b"].clone().requires_grad_(True)
+
+        def run():
+            x.grad = w.grad = b.grad = None
+            y = torch.nn.functional.batch_norm(x, d["rm"], d["rv"], w, b, training=True,
+                                               momentum=0.1, eps=EPS)
+            y.backward(d["gy"])
+            return y, x.grad
+        return run
+
+    def xp_step(xp, d):
+        fwd = _bn_forward_xp(xp, d)
+
+        def run():
+            y = fwd()
+            return y, _bn_backward_xp(xp, d)()[0]
+        return run
+
+    def pk_step(d):
+        ops = _pk().ops
+
+        def run():
+            y, ctx = ops.batch_norm(d["x"], d["w"], d["b"], d["rm"], d["rv"], training=True)
+            return y, ops.batch_norm_backward(d["gy"], ctx)[0]
+        return run
+    return Case(op="batch_norm train step (fwd+bwd)", shape=_label(shape), kind="memory",
+                make_inputs=_bn_inputs(shape), pk=pk_step, xp=xp_step, torch=t_step,
+                bytes=5.0 * F32 * n, requires=("batch_norm", "batch_norm_backward"),
+                notes={"torch": "autograd"})
 
 
 def _batch_norm_cases(shape, quick_fwd=False, quick_bwd=False):
@@ -579,6 +627,8 @@ def all_cases() -> list:
     cases += _batch_norm_cases(TRAIN, quick_fwd=True, quick_bwd=True)
     cases += _batch_norm_cases(TRAIN_BIG)
     cases += _batch_norm_cases(LARGE, quick_bwd=True)
+    for shape in BN_SHAPES:
+        cases += _batch_norm_cases(shape) + [_bn_step_case(shape)]
     cases += _dropout_cases(TRAIN) + _dropout_cases(LARGE, quick=True)
     cases += [_adam_case(MLP_PARAM_SHAPES, mlp, quick=True),
               _adam_case(large_params, "4 x 4096x1024", quick=True),
