@@ -17,6 +17,7 @@ void bind_losses(py::module_& m);
 void bind_batch_norm(py::module_& m);
 void bind_dropout(py::module_& m);
 void bind_optim(py::module_& m);
+void bind_host_memory(py::module_& m);
 }  // namespace pk
 
 PYBIND11_MODULE(_cpu, m) {
@@ -53,4 +54,5 @@ PYBIND11_MODULE(_cpu, m) {
     pk::bind_batch_norm(m);
     pk::bind_dropout(m);
     pk::bind_optim(m);
+    pk::bind_host_memory(m);
 }

@@ -10,9 +10,9 @@
 from ._backends import backends, get_num_threads, set_num_threads
 from . import ops
 from .random import initial_seed, manual_seed
-from . import data, nn, optim, train
+from . import data, memory, nn, optim, train
 
 __version__ = "0.1.0"
 
 __all__ = ["backends", "get_num_threads", "set_num_threads", "ops", "manual_seed", "initial_seed",
-           "nn", "optim", "data", "train", "__version__"]
+           "nn", "optim", "data", "train", "memory", "__version__"]

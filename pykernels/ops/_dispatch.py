@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .._backends import module
+from ..memory import host_empty
 
 DEVICES = ("cpu", "cuda", "cuda-emu")
 
@@ -44,6 +45,13 @@ class Backend:
                     "pip install pykernels[cuda]") from exc
             return cupy
         return np
+
+    def empty(self, shape, dtype):
+        """An uninitialised result on this backend (large host results come
+        from the block cache of pykernels.memory)."""
+        if self.on_gpu:
+            return self.xp.empty(shape, dtype=dtype)
+        return host_empty(shape, dtype)
 
     def launch_kwargs(self) -> dict:
         """Extra keyword arguments of every CUDA binding: the stream to run on."""

@@ -78,7 +78,7 @@ def activation(name, x, *, device=None, **params):
     1 or x.shape[1] elements, ...). float32 or float64, C-contiguous."""
     kw = _kwargs(name, params)
     be = select(("x", x), ("weight", kw.get("weight")), device=device)
-    out = be.xp.empty(_shape(x), dtype=result_dtype(x))
+    out = be.empty(_shape(x), dtype=result_dtype(x))
     be.mod.activation(name, x, out, **kw, **be.launch_kwargs())
     return out
 
@@ -89,10 +89,10 @@ def activation_backward(name, grad_y, x, *, device=None, **params):
     kw = _kwargs(name, params)
     weight = kw.get("weight")
     be = select(("grad_y", grad_y), ("x", x), ("weight", weight), device=device)
-    grad_x = be.xp.empty(_shape(x), dtype=result_dtype(x))
+    grad_x = be.empty(_shape(x), dtype=result_dtype(x))
     grad_weight = None
     if weight is not None:
-        grad_weight = be.xp.empty(_shape(weight), dtype=result_dtype(weight))
+        grad_weight = be.empty(_shape(weight), dtype=result_dtype(weight))
         kw["grad_weight"] = grad_weight
     be.mod.activation_backward(name, grad_y, x, grad_x, **kw, **be.launch_kwargs())
     return (grad_x, grad_weight) if name == "prelu" else grad_x

@@ -42,7 +42,7 @@ def _workspace(be, shape) -> dict:
     if be.name == "cpu":
         return {}
     size = be.mod.batch_norm_workspace_size(list(shape)) if len(shape) >= 2 else 0
-    return {"workspace": be.xp.empty((max(size, 1),), dtype=np.float64)}
+    return {"workspace": be.empty((max(size, 1),), dtype=np.float64)}
 
 
 def batch_norm(x, weight, bias, running_mean, running_var, *, training, momentum=0.1, eps=1e-5,
@@ -56,9 +56,9 @@ def batch_norm(x, weight, bias, running_mean, running_var, *, training, momentum
     batch_stats = bool(training) or (running_mean is None and running_var is None)
     shape = getattr(x, "shape", ())
     channels = shape[1] if len(shape) >= 2 else 0
-    y = be.xp.empty(shape, dtype=result_dtype(x))
-    mean = be.xp.empty((channels,), dtype=np.float64)
-    invstd = be.xp.empty((channels,), dtype=np.float64)
+    y = be.empty(shape, dtype=result_dtype(x))
+    mean = be.empty((channels,), dtype=np.float64)
+    invstd = be.empty((channels,), dtype=np.float64)
     be.mod.batch_norm_forward(x, weight, bias, running_mean, running_var, y, mean, invstd,
                               batch_stats, float(momentum), float(eps), **_workspace(be, shape),
                               **be.launch_kwargs())
@@ -74,9 +74,9 @@ def batch_norm_backward(grad_y, ctx: BatchNormContext):
     dtype = result_dtype(ctx.x)
     shape = getattr(ctx.x, "shape", ())
     channels = shape[1] if len(shape) >= 2 else 0
-    grad_x = be.xp.empty(shape, dtype=dtype)
-    grad_weight = be.xp.empty((channels,), dtype=dtype) if ctx.affine_weight else None
-    grad_bias = be.xp.empty((channels,), dtype=dtype) if ctx.affine_bias else None
+    grad_x = be.empty(shape, dtype=dtype)
+    grad_weight = be.empty((channels,), dtype=dtype) if ctx.affine_weight else None
+    grad_bias = be.empty((channels,), dtype=dtype) if ctx.affine_bias else None
     be.mod.batch_norm_backward(grad_y, ctx.x, ctx.weight, ctx.mean, ctx.invstd, grad_x,
                                grad_weight, grad_bias, ctx.batch_stats, **_workspace(be, shape),
                                **be.launch_kwargs())

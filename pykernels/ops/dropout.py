@@ -65,8 +65,8 @@ def dropout(x, p, *, training=True, seed=None, offset=0, device=None):
         return be.xp.array(x, copy=True), None
     shape = getattr(x, "shape", ())
     seed, offset = _seed_offset(seed, offset, shape)
-    y = be.xp.empty(shape, dtype=result_dtype(x))
-    mask = be.xp.empty(shape, dtype=np.uint8)
+    y = be.empty(shape, dtype=result_dtype(x))
+    mask = be.empty(shape, dtype=np.uint8)
     be.mod.dropout(x, y, mask, p, seed, offset, **be.launch_kwargs())
     return y, mask
 
@@ -79,7 +79,7 @@ def dropout_backward(grad_y, mask, p, *, device=None):
     if mask is None:
         require_float_array("grad_y", grad_y)
         return be.xp.array(grad_y, copy=True)
-    grad_x = be.xp.empty(getattr(grad_y, "shape", ()), dtype=result_dtype(grad_y))
+    grad_x = be.empty(getattr(grad_y, "shape", ()), dtype=result_dtype(grad_y))
     be.mod.dropout_backward(grad_y, mask, grad_x, p, **be.launch_kwargs())
     return grad_x
 
@@ -96,6 +96,6 @@ def dropout_mask(shape, p, *, seed, offset=0, device="cpu"):
     seed = _random.normalize_seed(seed)
     offset = _check_offset(offset)
     be = select(device=device)
-    mask = be.xp.empty(shape, dtype=np.uint8)
+    mask = be.empty(shape, dtype=np.uint8)
     be.mod.dropout_mask(mask, p, seed, offset, **be.launch_kwargs())
     return mask

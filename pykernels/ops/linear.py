@@ -20,11 +20,11 @@ from __future__ import annotations
 import numpy as np
 
 from .._backends import module
+from ..memory import host_empty_2d
 from ._dispatch import cpu_module, require_contiguous, result_dtype, select
 from .activation import _kwargs
 
 _ndarray = np.ndarray
-_empty = np.empty
 # The binding's activation parameters in its positional order, with its defaults.
 _BINDING_PARAMS = (("negative_slope", 0.01), ("alpha", 1.0), ("beta", 1.0), ("threshold", 20.0),
                    ("min_val", -1.0), ("max_val", 1.0), ("approximate", "none"))
@@ -120,9 +120,9 @@ def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False
         # rest (dtypes, shapes, bias), so only what allocating y needs is
         # looked at here.
         name, params = _act_positional(activation, act_params)
-        shape = (x.shape[0], weight.shape[0])
-        y = _empty(shape, x.dtype)
-        z = _empty(shape, x.dtype) if return_pre_activation else None
+        rows, cols = x.shape[0], weight.shape[0]
+        y = host_empty_2d(rows, cols, x.dtype)
+        z = host_empty_2d(rows, cols, x.dtype) if return_pre_activation else None
         cpu_module().linear(x, weight, bias, y, name, z, *params)
         return (y, z) if return_pre_activation else y
     name, kw = _act(activation, act_params)
@@ -130,8 +130,8 @@ def linear(x, weight, bias=None, *, activation=None, return_pre_activation=False
     out_f, in_f = _weight_shape(weight)
     x2, lead = _rows(x, in_f, "x")
     shape = (getattr(x2, "shape", (0,))[0], out_f)
-    y = be.xp.empty(shape, dtype=result_dtype(x))
-    z = be.xp.empty(shape, dtype=result_dtype(x)) if return_pre_activation else None
+    y = be.empty(shape, dtype=result_dtype(x))
+    z = be.empty(shape, dtype=result_dtype(x)) if return_pre_activation else None
     _kernel(be, "linear")(x2, weight, bias, y, name, z, **kw, **be.launch_kwargs())
     if lead is not None:
         y = y.reshape(lead + (shape[1],))
@@ -156,9 +156,9 @@ def linear_backward(grad_y, x, weight, *, y=None, z=None, activation=None, devic
     y2 = _rows(y, out_f, "y", like=("grad_y", g_lead))[0] if y is not None else None
     z2 = _rows(z, out_f, "z", like=("grad_y", g_lead))[0] if z is not None else None
     dtype = result_dtype(x)
-    grad_x = be.xp.empty(getattr(x2, "shape", (0, 0)), dtype=dtype) if needs_input_grad else None
-    grad_weight = be.xp.empty((out_f, in_f), dtype=dtype)
-    grad_bias = be.xp.empty((out_f,), dtype=dtype)
+    grad_x = be.empty(getattr(x2, "shape", (0, 0)), dtype=dtype) if needs_input_grad else None
+    grad_weight = be.empty((out_f, in_f), dtype=dtype)
+    grad_bias = be.empty((out_f,), dtype=dtype)
     _kernel(be, "linear_backward")(g2, x2, weight, grad_x, grad_weight, grad_bias, name, y2, z2,
                                    **kw, **be.launch_kwargs())
     if lead is not None and grad_x is not None:

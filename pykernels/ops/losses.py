@@ -64,8 +64,8 @@ def cross_entropy(logits, target, *, weight=None, ignore_index=-100, label_smoot
                 ("grad_loss", grad_loss), device=device)
     dtype = result_dtype(logits)
     shape = _rows(logits)
-    grad = be.xp.empty(shape, dtype=dtype)
-    row_loss = be.xp.empty((shape[0],), dtype=np.float64)
+    grad = be.empty(shape, dtype=dtype)
+    row_loss = be.empty((shape[0],), dtype=np.float64)
     loss = be.mod.cross_entropy(logits, target, weight, grad_loss, grad, row_loss,
                                 int(ignore_index), float(label_smoothing), reduction,
                                 **be.launch_kwargs())
@@ -82,8 +82,8 @@ def nll_loss(log_probs, target, *, weight=None, ignore_index=-100, reduction="me
                 ("grad_loss", grad_loss), device=device)
     dtype = result_dtype(log_probs)
     shape = _rows(log_probs)
-    grad = be.xp.empty(shape, dtype=dtype)
-    row_loss = be.xp.empty((shape[0],), dtype=np.float64)
+    grad = be.empty(shape, dtype=dtype)
+    row_loss = be.empty((shape[0],), dtype=np.float64)
     loss = be.mod.nll_loss(log_probs, target, weight, grad_loss, grad, row_loss,
                            int(ignore_index), reduction, **be.launch_kwargs())
     return _finish(loss, row_loss, reduction, dtype), grad
@@ -102,8 +102,8 @@ def hinge_loss(input, target, *, p=1, margin=1.0, weight=None, reduction="mean",
                 ("grad_loss", grad_loss), device=device)
     dtype = result_dtype(input)
     shape = _rows(input)
-    grad = be.xp.empty(shape, dtype=dtype)
-    row_loss = be.xp.empty((shape[0],), dtype=np.float64)
+    grad = be.empty(shape, dtype=dtype)
+    row_loss = be.empty((shape[0],), dtype=np.float64)
     loss = be.mod.hinge_loss(input, target, weight, grad_loss, grad, row_loss, int(p),
                              float(margin), reduction, **be.launch_kwargs())
     return _finish(loss, row_loss, reduction, dtype), grad
@@ -116,9 +116,9 @@ def _elementwise(fn_name, input, target, reduction, grad_loss, device):
     shape = tuple(getattr(input, "shape", (0,)))
     size = int(np.prod(shape, dtype=np.int64))
     chunk = be.mod.LOSS_CHUNK
-    grad = be.xp.empty(shape, dtype=dtype)
-    loss_out = be.xp.empty(shape, dtype=dtype) if reduction == "none" else None
-    partial = be.xp.empty(((size + chunk - 1) // chunk,), dtype=np.float64)
+    grad = be.empty(shape, dtype=dtype)
+    loss_out = be.empty(shape, dtype=dtype) if reduction == "none" else None
+    partial = be.empty(((size + chunk - 1) // chunk,), dtype=np.float64)
     loss = getattr(be.mod, fn_name)(input, target, grad_loss, grad, loss_out, partial, reduction,
                                     **be.launch_kwargs())
     return (loss_out if reduction == "none" else loss), grad

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..memory import host_empty_2d
 from ._dispatch import cpu_module, result_dtype, select
 
 _ndarray = np.ndarray
-_empty = np.empty
 
 
 def _out_shape(a, b, trans_a, trans_b):
@@ -31,8 +31,8 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         if out is None:
             if (beta == 0 and a.ndim == 2 and b.ndim == 2 and a.flags.c_contiguous
                     and b.flags.c_contiguous):
-                out = _empty((a.shape[1] if trans_a else a.shape[0],
-                              b.shape[0] if trans_b else b.shape[1]), a.dtype)
+                out = host_empty_2d(a.shape[1] if trans_a else a.shape[0],
+                                    b.shape[0] if trans_b else b.shape[1], a.dtype)
                 cpu_module().matmul(a, b, out, bool(trans_a), bool(trans_b), float(alpha),
                                     float(beta))
                 return out
@@ -45,7 +45,7 @@ def matmul(a, b, *, trans_a=False, trans_b=False, alpha=1.0, beta=0.0, out=None,
         if beta != 0:
             raise ValueError("argument 'beta' is nonzero but no 'out' was given to scale")
         shape = _out_shape(a, b, trans_a, trans_b) or (0, 0)
-        out = be.xp.empty(shape, dtype=result_dtype(a))
+        out = be.empty(shape, dtype=result_dtype(a))
     be.mod.matmul(a, b, out, bool(trans_a), bool(trans_b), float(alpha), float(beta),
                   **be.launch_kwargs())
     return out

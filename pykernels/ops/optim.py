@@ -80,7 +80,7 @@ def _workspace(be, tensors):
     """float64 scratch for the CUDA norm kernels: the result, then one partial
     sum per chunk. Bad elements get a size of 0 here; the binding names them."""
     sizes = [int(getattr(t, "size", 0) or 0) for t in tensors]
-    return be.xp.empty(be.mod.norm_workspace_size(sizes), dtype="float64")
+    return be.empty(be.mod.norm_workspace_size(sizes), dtype="float64")
 
 
 def sgd_step(params, grads, momentum_buffers=None, *, lr, momentum=0.0, dampening=0.0,

@@ -57,7 +57,7 @@ def _forward(x, axis, log, device):
     require_contiguous("x", x)  # before _to_last, which would copy it
     xp = be.xp
     xm = _to_last(xp, x, ax)
-    out = xp.empty(xm.shape, dtype=result_dtype(x))
+    out = be.empty(xm.shape, dtype=result_dtype(x))
     be.mod.softmax(xm, out, log, **be.launch_kwargs())
     return _from_last(xp, out, x, ax)
 
@@ -72,7 +72,7 @@ def _backward(grad_y, y, axis, log, device):
     xp = be.xp
     ym = _to_last(xp, y, ax)
     gm = _to_last(xp, grad_y, ax)
-    out = xp.empty(ym.shape, dtype=result_dtype(y))
+    out = be.empty(ym.shape, dtype=result_dtype(y))
     be.mod.softmax_backward(gm, ym, out, log, **be.launch_kwargs())
     return _from_last(xp, out, y, ax)
 
