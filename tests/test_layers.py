@@ -285,3 +285,34 @@ def test_layers_same_on_every_backend(case, training, backend, rng):
         assert_close(backend.get(p.grad), q.grad, rtol=1e-4, atol=1e-5, what=name)
     for name, value in layer.state_dict().items():
         assert_close(value, ref.state_dict()[name], rtol=1e-5, atol=1e-6, what=name)
+
+
+@pytest.mark.parametrize("make", [lambda: nn.ReLU(), lambda: nn.GELU(), lambda: nn.PReLU(3, dtype=np.float64),
+                                  lambda: nn.Softmax(dim=1), lambda: nn.LogSoftmax(dim=1),
+                                  lambda: nn.Dropout(0.4)])
+def test_rejected_grad_out_leaves_the_module_ready(make, rng):
+    """A bad grad_out raises, naming it, and a corrected call still works."""
+    layer = make()
+    x = rng.standard_normal((4, 3))
+    pk.manual_seed(3)
+    y = layer(x)
+    with pytest.raises(ValueError, match="'grad_y'|'grad_out'|'mask'"):  # dropout: mask vs grad_y
+        layer.backward(np.ones((4, 5)))
+    grad = layer.backward(np.ones_like(y))
+    assert grad.shape == x.shape
+    with pytest.raises(RuntimeError, match="before forward"):
+        layer.backward(np.ones_like(y))
+
+
+@pytest.mark.parametrize("p,training", [(0.0, True), (0.3, False)])
+def test_identity_dropout_checks_its_arguments(p, training):
+    drop = nn.Dropout(p)
+    drop.train(training)
+    with pytest.raises(TypeError, match="'x'"):
+        drop(np.ones((2, 3), np.int64))
+    with pytest.raises(ValueError, match="'x'"):
+        drop(np.ones((3, 4))[:, ::2])
+    x = np.ones((2, 3))
+    assert drop(x) is x
+    with pytest.raises(TypeError, match="'grad_out'"):
+        drop.backward(np.ones((2, 3), np.int32))

@@ -36,8 +36,12 @@ class Activation(Module):
     def backward(self, grad_out):
         if self._x is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        x, self._x = self._x, None
-        return K.require("activation_backward")(self.name, grad_out, x, **self.params, **K.dev(self.device))
+        # x is dropped only once the gradient is made: a rejected grad_out
+        # (wrong shape or dtype) leaves the module ready for a corrected call.
+        grad_x = K.require("activation_backward")(self.name, grad_out, self._x, **self.params,
+                                                  **K.dev(self.device))
+        self._x = None
+        return grad_x
 
     def extra_repr(self):
         return ", ".join(f"{k}={v!r}" for k, v in self.params.items())
@@ -106,9 +110,9 @@ class PReLU(Module):
     def backward(self, grad_out):
         if self._x is None:
             raise RuntimeError("PReLU.backward called before forward")
-        x, self._x = self._x, None
-        grad_x, grad_w = K.require("activation_backward")("prelu", grad_out, x, weight=self.weight.data,
-                                                          **K.dev(self.device))
+        grad_x, grad_w = K.require("activation_backward")("prelu", grad_out, self._x,
+                                                          weight=self.weight.data, **K.dev(self.device))
+        self._x = None
         self.weight.accumulate_grad(grad_w)
         return grad_x
 
@@ -133,8 +137,10 @@ class Softmax(Module):
     def backward(self, grad_out):
         if self._y is None:
             raise RuntimeError(f"{type(self).__name__}.backward called before forward")
-        y, self._y = self._y, None
-        return K.require(self.kernel + "_backward")(grad_out, y, axis=self.dim, **K.dev(self.device))
+        grad_x = K.require(self.kernel + "_backward")(grad_out, self._y, axis=self.dim,
+                                                      **K.dev(self.device))
+        self._y = None
+        return grad_x
 
     def extra_repr(self):
         return f"dim={self.dim}"

@@ -9,6 +9,7 @@ and evaluation mode make no kernel call (identity).
 
 from __future__ import annotations
 
+from ..ops._dispatch import require_float_array
 from ..ops.dropout import _check_p
 from . import _kernels as K
 from .module import Module
@@ -25,6 +26,8 @@ class Dropout(Module):
     def forward(self, x):
         self._identity = not self.training or self.p == 0.0
         if self._identity:
+            # no kernel call, but the same checks as one: a bad x is never passed on
+            require_float_array("x", x)
             self._mask = None
             return x
         y, self._mask = K.require("dropout")(x, self.p, training=True, **K.dev(self.device))
@@ -32,11 +35,13 @@ class Dropout(Module):
 
     def backward(self, grad_out):
         if self._identity:
+            require_float_array("grad_out", grad_out)
             return grad_out
         if self._mask is None:
             raise RuntimeError("Dropout.backward called before forward")
-        mask, self._mask = self._mask, None
-        return K.require("dropout_backward")(grad_out, mask, self.p, **K.dev(self.device))
+        grad_x = K.require("dropout_backward")(grad_out, self._mask, self.p, **K.dev(self.device))
+        self._mask = None
+        return grad_x
 
     def extra_repr(self):
         return f"p={self.p}"
